@@ -1,0 +1,192 @@
+"""The completion service: from a document and a cursor to a cleaned suggestion.
+
+Both front doors (the LSP server and `cove complete`) call this; it holds the only
+recipe: cut the window, pick context, render the FIM prompt, generate, post-process.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from context.window import BudgetSettings, CursorWindow, cursor_window
+from engine.backend import Backend
+from engine.postprocess import postprocess
+from engine.settings import GenerationSettings
+from engine.stops import block_indent
+from engine.templates import render_prompt
+from engine.types import ContextChunk, FimInput, GenerationRequest, GenerationResult, StopPolicy, Timings, TokenCounts
+
+log = logging.getLogger(__name__)
+
+ContextProvider = Callable[[str, str, CursorWindow, int], list[ContextChunk]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Completion:
+    """A suggestion and what it cost."""
+
+    text: str
+    timings: Timings
+    tokens: TokenCounts
+    model: str
+    template: str
+    stop_reason: str = ""
+    multiline: bool = False
+    chunks: tuple[ContextChunk, ...] = ()
+    cache: str = ""  # "", "typed-ahead", "result"
+
+    def to_json(self) -> dict:
+        """The `--json` shape of `cove complete`."""
+        return {
+            "text": self.text,
+            "timings": {k: round(v, 1) for k, v in dataclasses.asdict(self.timings).items()},
+            "tokens": dataclasses.asdict(self.tokens),
+            "model": self.model,
+            "template": self.template,
+            "stop_reason": self.stop_reason,
+            "multiline": self.multiline,
+            "cache": self.cache,
+            "context": [
+                {"source": c.source, "path": c.path, "lines": [c.start_line, c.end_line], "score": round(c.score, 3), "tokens": c.tokens}
+                for c in self.chunks
+            ],
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
+class PreparedCompletion:
+    """Everything decided before the model runs."""
+
+    window: CursorWindow
+    fim: FimInput
+    request: GenerationRequest
+    context_ms: float
+
+
+def decide_multiline(window: CursorWindow, policy: str) -> bool:
+    """Single- or multi-line: `policy` "always"/"never", or "auto".
+
+    Auto: multi-line only on an empty line (nothing right of the cursor) that opens a block
+    body — after a line ending with `:` / `{` / `(` — or that stands at the end of a
+    block; otherwise one line, which is what users accept most while typing.
+    """
+    if policy in ("always", "never"):
+        return policy == "always"
+    rest_of_line = window.suffix.split("\n", 1)[0]
+    if window.line_prefix.strip() or rest_of_line.strip():
+        return False
+    previous = window.previous_line.rstrip()
+    if previous.endswith((":", "{", "(", "[", "=>")):
+        return True
+    following = next((ln for ln in window.suffix.split("\n")[1:] if ln.strip()), "")
+    return not following or len(following) - len(following.lstrip()) < len(window.line_prefix)
+
+
+@dataclass
+class CompletionService:
+    """Turns (document, cursor) into a `Completion` with one backend."""
+
+    backend: Backend
+    budgets: BudgetSettings = field(default_factory=BudgetSettings)
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
+    repo_name: str = ""
+    context_provider: ContextProvider | None = None
+
+    def prepare(
+        self,
+        text: str,
+        path: str,
+        line: int,
+        character: int,
+        *,
+        cancel: threading.Event | None = None,
+        use_context: bool = True,
+        multiline: str | None = None,
+        max_tokens: int | None = None,
+    ) -> PreparedCompletion:
+        """Cut the window, gather context, render the prompt. Raises ValueError on a bad position."""
+        started = time.perf_counter()
+        window = cursor_window(text, line, character, self.budgets, self.backend)
+        chunks: list[ContextChunk] = []
+        if use_context and self.context_provider and self.budgets.context_tokens > 0:
+            try:
+                chunks = self.context_provider(text, path, window, self.budgets.context_tokens)
+            except Exception:  # context is a bonus: a failure must not cost the completion
+                log.exception("context retrieval failed for %s", path)
+        fim = FimInput(
+            prefix=window.prefix,
+            line_prefix=window.line_prefix,
+            suffix=window.suffix,
+            path=path,
+            repo_name=self.repo_name,
+            chunks=tuple(chunks),
+        )
+        is_multi = decide_multiline(window, multiline or self.generation.multiline)
+        stop = StopPolicy(
+            multiline=is_multi,
+            max_lines=self.generation.max_lines,
+            indent=block_indent(window.line_prefix, window.previous_line) if is_multi else 0,
+        )
+        request = GenerationRequest(
+            prompt=render_prompt(self.backend.template, fim),
+            max_tokens=max_tokens or self.generation.max_tokens,
+            deadline_ms=self.generation.deadline_ms,
+            stop=stop,
+            cancel=cancel or threading.Event(),
+        )
+        return PreparedCompletion(window=window, fim=fim, request=request, context_ms=(time.perf_counter() - started) * 1000)
+
+    def finish(self, prepared: PreparedCompletion, result: GenerationResult, started: float) -> Completion:
+        """Post-process the raw generation into the suggestion."""
+        window = prepared.window
+        text = postprocess(
+            result.text,
+            line_prefix=window.line_prefix,
+            suffix=window.suffix,
+            previous_line=window.previous_line,
+            special_tokens=self.backend.template.special_tokens,
+        )
+        if result.stop_reason == "cancelled":
+            text = ""
+        total = (time.perf_counter() - started) * 1000
+        return Completion(
+            text=text,
+            timings=Timings(
+                context_ms=prepared.context_ms,
+                prefill_ms=result.prefill_ms,
+                generate_ms=result.generate_ms,
+                total_ms=total,
+            ),
+            tokens=result.tokens,
+            model=self.backend.model_name,
+            template=self.backend.template.name,
+            stop_reason=result.stop_reason,
+            multiline=prepared.request.stop.multiline,
+            chunks=prepared.fim.chunks,
+        )
+
+    def submit(self, text: str, path: str, line: int, character: int, **options) -> concurrent.futures.Future[Completion]:
+        """Prepare on this thread, generate on the model thread; the future yields a Completion."""
+        started = time.perf_counter()
+        prepared = self.prepare(text, path, line, character, **options)
+        done: concurrent.futures.Future[Completion] = concurrent.futures.Future()
+
+        def on_result(future: concurrent.futures.Future[GenerationResult]) -> None:
+            try:
+                done.set_result(self.finish(prepared, future.result(), started))
+            except BaseException as error:  # surfaced to the caller through the future
+                done.set_exception(error)
+
+        self.backend.submit(prepared.request).add_done_callback(on_result)
+        done.cancel_event = prepared.request.cancel  # type: ignore[attr-defined]
+        return done
+
+    def complete(self, text: str, path: str, line: int, character: int, **options) -> Completion:
+        """Blocking completion (the CLI's path)."""
+        return self.submit(text, path, line, character, **options).result()

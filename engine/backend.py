@@ -1,0 +1,71 @@
+"""The `Backend` protocol and the table of backends.
+
+A backend turns a rendered prompt into text. The embedded llama.cpp backend is the
+default; remote ones (OpenAI-compatible, llama-server) plug into the same table.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from engine.templates import FimTemplate
+from engine.types import GenerationRequest, GenerationResult
+
+
+class Backend(Protocol):
+    """What the rest of Cove needs from a model."""
+
+    template: FimTemplate
+    model_name: str
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens `text` costs with this model's tokenizer."""
+        ...
+
+    def submit(self, request: GenerationRequest) -> concurrent.futures.Future[GenerationResult]:
+        """Start a generation; the future resolves to its result (never to an exception for
+        cancellation or deadline: those end with a `stop_reason`)."""
+        ...
+
+    def chat(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        max_tokens: int,
+        deadline_ms: int,
+        cancel: threading.Event | None = None,
+    ) -> concurrent.futures.Future[str]:
+        """Run the model's chat template over `messages` and return the reply."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """Facts for `cove doctor` and logs."""
+        ...
+
+    def close(self) -> None:
+        """Release the model."""
+        ...
+
+
+BackendFactory = Callable[..., Backend]
+BACKENDS: dict[str, BackendFactory] = {}
+
+
+def register_backend(name: str, factory: BackendFactory) -> None:
+    """Add a backend to the table under `name` (the `backend.type` setting)."""
+    BACKENDS[name] = factory
+
+
+def create_backend(name: str, **options: Any) -> Backend:
+    """Build the backend called `name`."""
+    if name not in BACKENDS:
+        if name == "local":
+            from engine import local_backend  # noqa: F401  registers itself
+
+        if name not in BACKENDS:
+            known = ", ".join(sorted(BACKENDS)) or "local"
+            raise ValueError(f"Unknown backend {name!r}; choose one of: {known}.")
+    return BACKENDS[name](**options)

@@ -1,0 +1,143 @@
+"""The engine's settings section, and a loader that fills any settings dataclass.
+
+Settings are frozen, keyword-only dataclasses with documented defaults. On the wire
+(LSP initializationOptions, JSON) keys are camelCase; in Python, snake_case. Unknown or
+badly typed keys are reported and the default is kept: a bad setting never stops Cove.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelSettings:
+    """Which model to load and how."""
+
+    path: str = ""  # a GGUF file; empty: the embedded Qwen2.5-Coder-0.5B (or $COVE_MODEL)
+    context_size: int = 4096  # llama.cpp context window in tokens
+    threads: int = 0  # CPU threads for generation; 0: all cores
+    batch_size: int = 64  # prompt tokens evaluated between deadline/cancel checks
+    gpu_layers: int = 0  # layers offloaded to a GPU when llama.cpp was built with one
+
+
+@dataclass(frozen=True, kw_only=True)
+class GenerationSettings:
+    """Limits of one completion."""
+
+    max_tokens: int = 64  # cap on generated tokens
+    deadline_ms: int = 6000  # bound on prompt evaluation plus generation
+    multiline: str = "auto"  # "auto" (decided at the cursor), "always" or "never"
+    max_lines: int = 8  # cap on lines in a multi-line suggestion
+
+
+@dataclass(frozen=True, kw_only=True)
+class EngineSettings:
+    """The `model` and `generation` sections."""
+
+    model: ModelSettings = field(default_factory=ModelSettings)
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
+
+
+def snake_case(name: str) -> str:
+    """`maxTokens` → `max_tokens` (snake_case passes through)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def camel_case(name: str) -> str:
+    """`max_tokens` → `maxTokens`."""
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _coerce(value: Any, kind: Any) -> Any:
+    """Convert a wire value to `kind`, or raise ValueError with what was wrong."""
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        for option in typing.get_args(kind):
+            try:
+                return _coerce(value, option)
+            except ValueError:
+                continue
+        raise ValueError(f"expected {kind}, got {value!r}")
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ValueError(f"expected an object, got {value!r}")
+        return dict(value)
+    if origin in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"expected a list, got {value!r}")
+        (item,) = typing.get_args(kind)[:1] or (str,)
+        return tuple(_coerce(v, item) for v in value)
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        raise ValueError(f"expected true or false, got {value!r}")
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+            raise ValueError(f"expected an integer, got {value!r}")
+        return int(value)
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"expected a number, got {value!r}")
+        return float(value)
+    if kind is str:
+        if not isinstance(value, str):
+            raise ValueError(f"expected a string, got {value!r}")
+        return value
+    if kind is type(None):
+        if value is not None:
+            raise ValueError(f"expected null, got {value!r}")
+        return None
+    raise ValueError(f"unsupported setting type {kind}")
+
+
+def load_settings(
+    cls: type[T], data: Any, base: T | None = None, where: str = ""
+) -> tuple[T, list[str]]:
+    """Build `cls` from a (camelCase or snake_case) mapping on top of `base`.
+
+    Returns the settings and a list of problems, one sentence each; a key with a problem
+    keeps its value from `base` (or the default).
+    """
+    current = base if base is not None else cls()
+    problems: list[str] = []
+    if data is None:
+        return current, problems
+    if not isinstance(data, dict):
+        return current, [f"{where or 'settings'}: expected an object, got {data!r}; defaults used."]
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    changes: dict[str, Any] = {}
+    for key, value in data.items():
+        name = snake_case(str(key))
+        label = f"{where}.{key}" if where else str(key)
+        if name not in fields:
+            problems.append(f"Unknown setting {label!r} ignored.")
+            continue
+        kind = hints[name]
+        if dataclasses.is_dataclass(kind):
+            sub, sub_problems = load_settings(kind, value, getattr(current, name), label)
+            changes[name] = sub
+            problems.extend(sub_problems)
+            continue
+        try:
+            changes[name] = _coerce(value, kind)
+        except ValueError as error:
+            problems.append(f"Setting {label!r}: {error}; keeping {getattr(current, name)!r}.")
+    return dataclasses.replace(current, **changes), problems  # type: ignore[type-var]
+
+
+def validate_choice(value: str, choices: tuple[str, ...], label: str, problems: list[str]) -> bool:
+    """Record a problem when `value` is not one of `choices`."""
+    if value in choices:
+        return True
+    problems.append(f"Setting {label!r} must be one of {', '.join(choices)}; got {value!r}.")
+    return False

@@ -1,0 +1,144 @@
+"""FIM templates as data, chosen from the model's own vocabulary, and prompt rendering.
+
+The prompt is rendered as text and tokenized with `special=True`; llama-cpp-python's
+`suffix=` path uses placeholder token ids and is not used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from engine.types import ContextChunk, FimInput
+
+
+@dataclass(frozen=True, kw_only=True)
+class FimTemplate:
+    """How one model family spells fill-in-the-middle."""
+
+    name: str
+    prefix: str = ""
+    suffix: str = ""
+    middle: str = ""
+    order: str = "psm"  # "psm": prefix, suffix, middle; "none": prefix-only continuation
+    repo_name: str = ""  # repo-level tokens, empty when the family has none
+    file_sep: str = ""
+    stops: tuple[str, ...] = ()
+
+    @property
+    def has_fim(self) -> bool:
+        """True when the model can fill a hole rather than only continue."""
+        return self.order != "none"
+
+    @property
+    def special_tokens(self) -> tuple[str, ...]:
+        """Every special marker of the template; none may appear in generated text."""
+        marks = (self.prefix, self.suffix, self.middle, self.repo_name, self.file_sep)
+        return tuple(m for m in marks if m) + self.stops
+
+
+QWEN = FimTemplate(
+    name="qwen2.5-coder",
+    prefix="<|fim_prefix|>",
+    suffix="<|fim_suffix|>",
+    middle="<|fim_middle|>",
+    repo_name="<|repo_name|>",
+    file_sep="<|file_sep|>",
+    stops=("<|endoftext|>", "<|im_end|>", "<|fim_pad|>"),
+)
+STARCODER = FimTemplate(
+    name="starcoder",
+    prefix="<fim_prefix>",
+    suffix="<fim_suffix>",
+    middle="<fim_middle>",
+    repo_name="<repo_name>",
+    file_sep="<file_sep>",
+    stops=("<|endoftext|>", "<fim_pad>"),
+)
+DEEPSEEK = FimTemplate(
+    name="deepseek-coder",
+    prefix="<｜fim▁begin｜>",
+    suffix="<｜fim▁hole｜>",
+    middle="<｜fim▁end｜>",
+    stops=("<｜end▁of▁sentence｜>", "<|EOT|>"),
+)
+CODELLAMA = FimTemplate(
+    name="codellama",
+    prefix="<PRE> ",
+    suffix=" <SUF>",
+    middle=" <MID>",
+    stops=("<EOT>", "</s>"),
+)
+CODEGEMMA = FimTemplate(
+    name="codegemma",
+    prefix="<|fim_prefix|>",
+    suffix="<|fim_suffix|>",
+    middle="<|fim_middle|>",
+    file_sep="<|file_separator|>",
+    stops=("<end_of_turn>", "<eos>"),
+)
+PLAIN = FimTemplate(name="prefix-only", order="none")
+
+# Ordered: the first whose markers all exist in the vocabulary wins. CodeGemma shares
+# Qwen's three FIM markers, so the repo-level marker tells them apart.
+TEMPLATES: tuple[FimTemplate, ...] = (QWEN, CODEGEMMA, STARCODER, DEEPSEEK, CODELLAMA)
+TEMPLATES_BY_NAME = {t.name: t for t in (*TEMPLATES, PLAIN)}
+
+
+def detect_template(fim_prefix_token: str, is_special: Callable[[str], bool]) -> FimTemplate:
+    """Choose the template from the model's vocabulary.
+
+    `fim_prefix_token` is the text of the GGUF's declared FIM-prefix token (empty when the
+    model declares none); `is_special(text)` says whether `text` is a single special token
+    of the vocabulary. Models whose GGUF lacks FIM metadata are still recognised by their
+    marker tokens; a model with neither falls back to prefix-only continuation.
+    """
+    declared = fim_prefix_token.strip()
+    for template in TEMPLATES:
+        markers = [template.prefix.strip(), template.suffix.strip(), template.middle.strip()]
+        if declared and declared != markers[0]:
+            continue
+        if not all(is_special(m) for m in markers):
+            continue
+        if template.repo_name and not is_special(template.repo_name):
+            continue
+        if template.file_sep and not is_special(template.file_sep):
+            continue
+        return template
+    return PLAIN
+
+
+def _repo_header(template: FimTemplate, fim: FimInput) -> str:
+    """Context chunks in repo-level format, or as path-comment headers."""
+    if template.repo_name and template.file_sep:
+        parts = [f"{template.repo_name}{fim.repo_name or 'repo'}\n"]
+        for chunk in fim.chunks:
+            parts.append(f"{template.file_sep}{chunk.path}\n{chunk.text.rstrip()}\n")
+        parts.append(f"{template.file_sep}{fim.path or 'untitled'}\n")
+        return "".join(parts)
+    if template.file_sep:
+        parts = [f"{template.file_sep}{c.path}\n{c.text.rstrip()}\n" for c in fim.chunks]
+        return "".join(parts)
+    return "".join(_comment_chunk(c) for c in fim.chunks)
+
+
+def _comment_chunk(chunk: ContextChunk) -> str:
+    """A chunk preceded by a comment naming its file, for families without file markers."""
+    mark = "//" if not chunk.path.endswith((".py", ".rb", ".sh", ".toml", ".yaml")) else "#"
+    return f"{mark} {chunk.path}\n{chunk.text.rstrip()}\n\n"
+
+
+def render_prompt(template: FimTemplate, fim: FimInput) -> str:
+    """Render the keystroke-stable prompt.
+
+    Layout: [context][prefix marker + file up to the cursor's line][suffix marker + rest of
+    the cursor's line and after][middle marker + cursor line up to the cursor]. Typing
+    inside a line changes only the tail, so the KV cache keeps everything before it.
+    """
+    header = _repo_header(template, fim) if fim.chunks else ""
+    if not template.has_fim:
+        return header + fim.prefix + fim.line_prefix
+    return (
+        f"{header}{template.prefix}{fim.prefix}{template.suffix}{fim.suffix}"
+        f"{template.middle}{fim.line_prefix}"
+    )

@@ -1,0 +1,214 @@
+"""`cove`: the command line, a second front door beside the LSP server.
+
+It parses arguments, calls the same services the server uses, and prints. Errors a user
+can act on are one sentence on stderr and exit code 2; nothing is ever written on them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from lsp.settings import CoveSettings, parse_settings
+
+log = logging.getLogger("cove")
+
+
+class UsageError(Exception):
+    """Bad input on the command line: printed as one sentence, exit code 2."""
+
+
+def setup_logging(verbosity: int, log_file: str | None) -> None:
+    """Logs go to stderr (never stdout, which may be the LSP transport) and optionally a file."""
+    level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file:
+        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+        handlers[-1].setLevel(logging.DEBUG)
+        level = min(level, logging.INFO)
+    logging.basicConfig(level=level, handlers=handlers, format="%(asctime)s %(name)s %(levelname)s %(message)s", force=True)
+
+
+def parse_location(spec: str) -> tuple[Path, int, int | None]:
+    """`FILE:LINE[:COL]` (1-based) → path, line, column (None when absent)."""
+    parts = spec.rsplit(":", 2)
+    try:
+        if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+            return Path(parts[0]), int(parts[1]), int(parts[2])
+        if len(parts) >= 2 and parts[-1].isdigit():
+            return Path(spec.rsplit(":", 1)[0]), int(parts[-1]), None
+    except ValueError:
+        pass
+    raise UsageError(f"{spec!r} is not FILE:LINE:COL (1-based numbers).")
+
+
+def read_source(path: Path) -> str:
+    """The file's text; refuses directories, missing and binary files; warns on bad UTF-8."""
+    if not path.exists():
+        raise UsageError(f"{path}: no such file.")
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory; give a file.")
+    data = path.read_bytes()
+    if b"\x00" in data[:8192]:
+        raise UsageError(f"{path} looks like a binary file; Cove completes text files only.")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        print(f"cove: warning: {path} is not valid UTF-8; undecodable bytes were replaced.", file=sys.stderr)
+        return data.decode("utf-8", errors="replace")
+
+
+def to_position(text: str, line: int, column: int | None) -> tuple[int, int]:
+    """1-based (line, column) → 0-based; column defaults to the end of the line."""
+    lines = text.split("\n")
+    if line < 1 or line > len(lines):
+        raise UsageError(f"line {line} is out of range: the file has {len(lines)} lines.")
+    length = len(lines[line - 1].rstrip("\r"))
+    col = length + 1 if column is None else column
+    if col < 1 or col > length + 1:
+        raise UsageError(f"column {col} is out of range: line {line} has {length} characters (columns 1-{length + 1}).")
+    return line - 1, col - 1
+
+
+def load_cli_settings(args: argparse.Namespace) -> CoveSettings:
+    """Settings from `--config` JSON plus flags; problems are warnings, defaults kept."""
+    data: dict = {}
+    if getattr(args, "config", None):
+        try:
+            data = json.loads(Path(args.config).read_text())
+        except (OSError, ValueError) as error:
+            raise UsageError(f"cannot read settings file {args.config}: {error}.")
+    settings, problems = parse_settings(data)
+    overrides: dict = {"model": {}, "generation": {}}
+    if getattr(args, "model", None):
+        overrides["model"]["path"] = args.model
+    if getattr(args, "max_tokens", None):
+        overrides["generation"]["maxTokens"] = args.max_tokens
+    if getattr(args, "multiline", None):
+        overrides["generation"]["multiline"] = args.multiline
+    settings, more = parse_settings(overrides, settings)
+    for problem in problems + more:
+        print(f"cove: warning: {problem}", file=sys.stderr)
+    return settings
+
+
+def open_backend(settings: CoveSettings):
+    """Load the model the settings name; CompletionError carries the one-line fix."""
+    from engine.local_backend import open_local_backend
+
+    return open_local_backend(settings.model)
+
+
+def cmd_complete(args: argparse.Namespace) -> int:
+    """Print the suggestion for FILE:LINE:COL."""
+    from context.completion import CompletionService
+
+    path, line, column = parse_location(args.location)
+    text = read_source(path)
+    line0, col0 = to_position(text, line, column)
+    settings = load_cli_settings(args)
+    backend = open_backend(settings)
+    service = CompletionService(backend=backend, budgets=settings.budget, generation=settings.generation)
+    completion = service.complete(text, str(path), line0, col0, use_context=not args.no_context)
+    log.info(
+        "complete %s:%d:%d tokens prompt=%d reused=%d generated=%d ms context=%.0f prefill=%.0f generate=%.0f",
+        path, line, col0 + 1, completion.tokens.prompt, completion.tokens.reused, completion.tokens.generated,
+        completion.timings.context_ms, completion.timings.prefill_ms, completion.timings.generate_ms,
+    )
+    if args.json:
+        payload = completion.to_json()
+        payload["timings"]["load_ms"] = round(backend.load_ms, 1)
+        print(json.dumps(payload, indent=2))
+    else:
+        print(completion.text)
+    backend.close()
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check the model and the runtime; exit non-zero with a one-line fix when broken."""
+    from engine.model_store import resolve_model
+
+    settings = load_cli_settings(args)
+    info = resolve_model(settings.model.path or None)
+    print(f"model:     {info.path}")
+    print(f"embedded:  {'yes' if info.embedded else 'no'}")
+    print(f"verified:  {'sha256 ok' if info.verified else 'not checked (user model)'}")
+    backend = open_backend(settings)
+    facts = backend.describe()
+    print(f"template:  {facts['template']}")
+    print(f"context:   {facts['context_size']} tokens, loaded in {facts['load_ms']} ms")
+    print(f"llama.cpp: {facts['system_info']}")
+    probe = backend.count_tokens("def hello():\n    return 1\n")
+    backend.close()
+    if probe <= 0:
+        print("cove: the tokenizer returned nothing: the model file is damaged; reinstall it.", file=sys.stderr)
+        return 1
+    print("status:    ok")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """All subcommands and their flags."""
+    parser = argparse.ArgumentParser(prog="cove", description="Cove: a private, local coding assistant.")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    parser.add_argument("--log-file", help="also write logs to this file")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help="more logging")
+        p.add_argument("--log-file", default=argparse.SUPPRESS, help="also write logs to this file")
+        p.add_argument("--model", help="a GGUF model file (default: the embedded model, or $COVE_MODEL)")
+        p.add_argument("--config", help="a JSON file with settings (the same keys as initializationOptions)")
+
+    complete = sub.add_parser("complete", help="print a completion for FILE:LINE:COL (1-based)")
+    complete.add_argument("location", help="FILE:LINE:COL, 1-based")
+    common(complete)
+    complete.add_argument("--json", action="store_true", help="print text, timings, tokens, model, template, context")
+    complete.add_argument("--max-tokens", type=int, help="cap on generated tokens")
+    mode = complete.add_mutually_exclusive_group()
+    mode.add_argument("--single-line", dest="multiline", action="store_const", const="never")
+    mode.add_argument("--multi-line", dest="multiline", action="store_const", const="always")
+    complete.add_argument("--no-context", action="store_true", help="no repository context (ablation)")
+    complete.set_defaults(func=cmd_complete)
+
+    doctor = sub.add_parser("doctor", help="check the model and runtime")
+    common(doctor)
+    doctor.set_defaults(func=cmd_doctor)
+
+    serve = sub.add_parser("serve", help="run the language server on stdio")
+    common(serve)
+    serve.add_argument("--stdio", action="store_true", help="use stdio (the default)")
+    serve.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio (debugging)")
+    serve.set_defaults(func=cmd_serve)
+    return parser
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the language server."""
+    from lsp.server import run_server
+
+    return run_server(args)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `cove` console script."""
+    from engine.types import CompletionError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.verbose, args.log_file)
+    try:
+        return args.func(args)
+    except (UsageError, CompletionError) as error:
+        print(f"cove: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

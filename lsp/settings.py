@@ -1,0 +1,81 @@
+"""Cove's whole settings tree, as it arrives from LSP initializationOptions or the CLI.
+
+Each package owns its section (engine: model + generation; context: budget); this
+module only adds the editor-facing `features` section and puts the tree together.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from context.window import BudgetSettings
+from engine.settings import GenerationSettings, ModelSettings, load_settings, validate_choice
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeatureSettings:
+    """What the server offers the editor."""
+
+    inline_completion: bool = True  # textDocument/inlineCompletion (ghost text)
+    completion: bool = True  # textDocument/completion (the menu fallback every client has)
+    code_actions: bool = True  # explain / docstring code actions
+    speculative: bool = True  # after an accepted suggestion, warm the next position
+    disabled_languages: tuple[str, ...] = ()  # languageIds with no completions, e.g. ["markdown"]
+    debounce_ms: int = 0  # wait this long after a keystroke before calling the model
+    log_level: str = "info"  # window/logMessage level: "error", "warning", "info", "debug"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CoveSettings:
+    """Every key Cove reads; camelCase on the wire."""
+
+    model: ModelSettings = field(default_factory=ModelSettings)
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
+    budget: BudgetSettings = field(default_factory=BudgetSettings)
+    features: FeatureSettings = field(default_factory=FeatureSettings)
+
+
+LOG_LEVELS = ("error", "warning", "info", "debug")
+MULTILINE = ("auto", "always", "never")
+
+
+def parse_settings(data: Any, base: CoveSettings | None = None) -> tuple[CoveSettings, list[str]]:
+    """Fill the tree from a wire mapping; return it with a list of one-sentence problems.
+
+    Accepts the tree itself or wrapped in a `cove` key (as editors send their section).
+    Values that break a rule (a negative budget, an unknown choice) keep their default.
+    """
+    if isinstance(data, dict) and isinstance(data.get("cove"), dict) and len(data) == 1:
+        data = data["cove"]
+    settings, problems = load_settings(CoveSettings, data, base)
+    defaults = CoveSettings()
+    if not validate_choice(settings.generation.multiline, MULTILINE, "generation.multiline", problems):
+        settings = dataclasses.replace(
+            settings, generation=dataclasses.replace(settings.generation, multiline="auto")
+        )
+    if not validate_choice(settings.features.log_level, LOG_LEVELS, "features.logLevel", problems):
+        settings = dataclasses.replace(settings, features=dataclasses.replace(settings.features, log_level="info"))
+    settings = _clamp_positive(settings, defaults, problems)
+    return settings, problems
+
+
+def _clamp_positive(settings: CoveSettings, defaults: CoveSettings, problems: list[str]) -> CoveSettings:
+    """Numbers that must be positive fall back to their defaults."""
+    rules = {
+        "generation": ("max_tokens", "deadline_ms", "max_lines"),
+        "budget": ("prefix_tokens", "suffix_tokens"),
+        "model": ("context_size", "batch_size"),
+    }
+    for section, names in rules.items():
+        current = getattr(settings, section)
+        fixes = {}
+        for name in names:
+            if getattr(current, name) <= 0:
+                default = getattr(getattr(defaults, section), name)
+                problems.append(f"Setting '{section}.{name}' must be positive; using {default}.")
+                fixes[name] = default
+        if fixes:
+            settings = dataclasses.replace(settings, **{section: dataclasses.replace(current, **fixes)})
+    return settings
