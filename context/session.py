@@ -1,0 +1,151 @@
+"""An editor session's completions: caches, superseding, speculative warm-up.
+
+The server converts LSP messages and calls `request`; this module decides whether the
+model runs at all, and makes sure the newest request for a document wins.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import itertools
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from context.cache import ResultCache, ShownSuggestion, TypedAheadCache, text_key
+from context.completion import Completion, CompletionService
+from context.window import cursor_window
+from engine.types import Timings, TokenCounts
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _InFlight:
+    request_id: str
+    cancel: threading.Event
+    speculative: bool
+
+
+class CompletionSession:
+    """Completions for one editor connection, over one `CompletionService`."""
+
+    def __init__(self, service: CompletionService, *, cache_size: int = 256) -> None:
+        self.service = service
+        self.typed_ahead = TypedAheadCache()
+        self.results = ResultCache(cache_size)
+        self._in_flight: dict[str, _InFlight] = {}
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+
+    def _supersede(self, uri: str, speculative: bool) -> _InFlight:
+        """Cancel the document's older request (it answers empty at once); register a new one."""
+        entry = _InFlight(f"c{next(self._ids)}", threading.Event(), speculative)
+        with self._lock:
+            older = self._in_flight.get(uri)
+            if older is not None:
+                older.cancel.set()
+            self._in_flight[uri] = entry
+        return entry
+
+    def _done(self, uri: str, entry: _InFlight) -> None:
+        with self._lock:
+            if self._in_flight.get(uri) is entry:
+                del self._in_flight[uri]
+
+    def cancel_document(self, uri: str, *, speculative_only: bool = False) -> None:
+        """Stop the document's request in flight (e.g. the user typed over a speculation)."""
+        with self._lock:
+            entry = self._in_flight.get(uri)
+            if entry is not None and (entry.speculative or not speculative_only):
+                entry.cancel.set()
+
+    def _cached(self, text: str, line: int, character: int, request_id: str, started: float, *, uri: str) -> Completion | None:
+        window = cursor_window(text, line, character, self.service.budgets, self.service.backend)
+        rest = self.typed_ahead.lookup(uri, line, window.line_prefix, text_key(window.prefix), text_key(window.suffix))
+        if rest is None:
+            return None
+        return self._instant(rest, "typed-ahead", started)
+
+    def _instant(self, text: str, kind: str, started: float) -> Completion:
+        backend = self.service.backend
+        elapsed = (time.perf_counter() - started) * 1000
+        return Completion(
+            text=text,
+            timings=Timings(context_ms=elapsed, total_ms=elapsed),
+            tokens=TokenCounts(),
+            model=backend.model_name,
+            template=backend.template.name,
+            stop_reason="cache",
+            cache=kind,
+        )
+
+    def request(
+        self, uri: str, text: str, path: str, line: int, character: int, *, speculative: bool = False, **options
+    ) -> tuple[str, concurrent.futures.Future[Completion], threading.Event]:
+        """Start a completion; returns (request id, future, cancel event).
+
+        Order: typed-ahead cache, result cache (by prompt hash), then the model. The
+        newest request for `uri` cancels the older one. Raises ValueError on a bad position.
+        """
+        started = time.perf_counter()
+        entry = self._supersede(uri, speculative)
+        future: concurrent.futures.Future[Completion] = concurrent.futures.Future()
+        hit = self._cached(text, line, character, entry.request_id, started, uri=uri)
+        if hit is not None:
+            self._done(uri, entry)
+            future.set_result(hit)
+            return entry.request_id, future, entry.cancel
+        prepared = self.service.prepare(text, path, line, character, cancel=entry.cancel, **options)
+        key = text_key(prepared.request.prompt, repr(prepared.request.stop), str(prepared.request.max_tokens))
+        cached = self.results.get(key)
+        if cached is not None:
+            self._done(uri, entry)
+            self._remember(uri, line, prepared.window, cached)
+            future.set_result(self._instant(cached, "result", started))
+            return entry.request_id, future, entry.cancel
+
+        def on_result(raw: concurrent.futures.Future) -> None:
+            self._done(uri, entry)
+            try:
+                completion = self.service.finish(prepared, raw.result(), started)
+            except BaseException as error:  # handed to the awaiting handler
+                future.set_exception(error)
+                return
+            if completion.stop_reason not in ("cancelled", "deadline"):
+                self.results.put(key, completion.text)
+            self._remember(uri, line, prepared.window, completion.text)
+            future.set_result(completion)
+
+        self.service.backend.submit(prepared.request).add_done_callback(on_result)
+        return entry.request_id, future, entry.cancel
+
+    def _remember(self, uri: str, line: int, window, suggestion: str) -> None:
+        shown = ShownSuggestion(
+            line=line,
+            line_prefix=window.line_prefix,
+            text=suggestion,
+            before_key=text_key(window.prefix),
+            after_key=text_key(window.suffix),
+        )
+        self.typed_ahead.remember(uri, shown)
+
+    def speculate(self, uri: str, text: str, path: str, line: int, character: int) -> concurrent.futures.Future[Completion] | None:
+        """Warm the caches for the next position after an accepted suggestion."""
+        try:
+            _, future, _ = self.request(uri, text, path, line, character, speculative=True)
+        except ValueError:
+            return None
+        return future
+
+    def forget(self, uri: str) -> None:
+        """A document closed: cancel its work and drop its cache entries."""
+        self.cancel_document(uri)
+        self.typed_ahead.forget(uri)
+
+
+def with_cache_kind(completion: Completion, kind: str) -> Completion:
+    """A copy of `completion` labelled with the cache that produced it."""
+    return dataclasses.replace(completion, cache=kind)

@@ -1,0 +1,299 @@
+"""`cove serve`: the language server. Handlers convert, call a service, convert back."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import threading
+import uuid
+from typing import Any
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+
+from context.completion import CompletionService
+from context.session import CompletionSession
+from engine.types import CompletionError
+from lsp.convert import completion_items, inline_items, split_source, to_client_position, to_server_position
+from lsp.settings import CoveSettings, parse_settings
+
+log = logging.getLogger(__name__)
+VERSION = "0.1.0"
+LEVELS = {"error": types.MessageType.Error, "warning": types.MessageType.Warning, "info": types.MessageType.Info, "debug": types.MessageType.Log}
+
+
+class CoveServer(LanguageServer):
+    """The server's state: settings, the model (loaded in the background), the session."""
+
+    def __init__(self) -> None:
+        super().__init__("cove", VERSION, text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        self.base_settings = CoveSettings()  # from CLI flags; initializationOptions go on top
+        self.settings = self.base_settings
+        self.pending_problems: list[str] = []
+        self.state = "starting"  # "loading", "ready", "error"
+        self.status_message = ""
+        self.backend = None
+        self.session: CompletionSession | None = None
+        self.ready = threading.Event()
+
+    # -- logging to the client ----------------------------------------------------------------
+
+    def log_to_client(self, level: str, message: str) -> None:
+        """window/logMessage at or above the configured level, and the Python log."""
+        getattr(log, "warning" if level == "warning" else level if level != "debug" else "debug")(message)
+        order = list(LEVELS)
+        if order.index(level) <= order.index(self.settings.features.log_level):
+            self.window_log_message(types.LogMessageParams(type=LEVELS[level], message=message))
+
+    def report_problems(self, problems: list[str]) -> None:
+        """Bad settings: one showMessage (defaults kept), each problem in the log."""
+        if not problems:
+            return
+        for problem in problems:
+            self.log_to_client("warning", problem)
+        summary = problems[0] if len(problems) == 1 else f"{problems[0]} (and {len(problems) - 1} more; see the log)"
+        self.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=f"Cove: {summary}"))
+
+    # -- model ----------------------------------------------------------------------------------
+
+    def load_model(self) -> None:
+        """Load the backend (runs in a thread); the state says how it went."""
+        from engine.local_backend import open_local_backend
+
+        self.state = "loading"
+        try:
+            backend = open_local_backend(self.settings.model)
+        except CompletionError as error:
+            self.state, self.status_message = "error", str(error)
+            return
+        except Exception as error:  # a broken model must not take the server down
+            log.exception("model load failed")
+            self.state, self.status_message = "error", f"The model failed to load: {error}"
+            return
+        old, self.backend = self.backend, backend
+        self.session = CompletionSession(
+            CompletionService(backend=backend, budgets=self.settings.budget, generation=self.settings.generation)
+        )
+        self.state, self.status_message = "ready", f"{backend.model_name} ({backend.template.name})"
+        self.ready.set()
+        if old is not None:
+            old.close()
+
+    def apply_settings(self) -> None:
+        """New settings reach the running session without a reload when the model is unchanged."""
+        if self.session is not None:
+            service = self.session.service
+            service.budgets = self.settings.budget
+            service.generation = self.settings.generation
+
+    def document_lines(self, uri: str) -> tuple[str, list[str]] | None:
+        """Source and lines of an open document; None when the client never opened it."""
+        docs = self.workspace.text_documents
+        if uri not in docs:
+            return None
+        source = docs[uri].source
+        return source, split_source(source)
+
+    @property
+    def encoding(self) -> str:
+        """The negotiated position encoding."""
+        return str(self.workspace.position_encoding or "utf-16")
+
+
+server = CoveServer()
+
+
+def _language_enabled(ls: CoveServer, uri: str) -> bool:
+    doc = ls.workspace.text_documents.get(uri)
+    language = doc.language_id if doc is not None else None
+    return not (language and language in ls.settings.features.disabled_languages)
+
+
+async def _complete(ls: CoveServer, uri: str, position: types.Position, kind: str):
+    """Shared body of inline and menu completion: (completion, client position) or None."""
+    if ls.session is None or not _language_enabled(ls, uri):
+        return None
+    found = ls.document_lines(uri)
+    if found is None:
+        ls.log_to_client("info", f"{kind}: unknown document {uri}; empty answer")
+        return None
+    source, lines = found
+    try:
+        line, character = to_server_position(lines, position, ls.encoding)
+        request_id, future, cancel = ls.session.request(uri, "\n".join(lines), _path_of(uri), line, character)
+    except ValueError as error:
+        ls.log_to_client("info", f"{kind}: {error}; empty answer")
+        return None
+    try:
+        completion = await asyncio.wrap_future(future)
+    except asyncio.CancelledError:
+        cancel.set()  # $/cancelRequest: the model stops within one token
+        raise
+    t, n = completion.timings, completion.tokens
+    ls.log_to_client(
+        "info",
+        f"{kind} {request_id} {uri.rsplit('/', 1)[-1]}:{line + 1}:{character + 1} cache={completion.cache or 'miss'} "
+        f"tokens new={n.new} reused={n.reused} generated={n.generated} ms context={t.context_ms:.0f} "
+        f"prefill={t.prefill_ms:.0f} generate={t.generate_ms:.0f} total={t.total_ms:.0f} stop={completion.stop_reason}",
+    )
+    return completion, to_client_position(lines, line, character, ls.encoding)
+
+
+def _path_of(uri: str) -> str:
+    from pygls.uris import to_fs_path
+
+    return to_fs_path(uri) or uri
+
+
+async def inline_completion(ls: CoveServer, params: types.InlineCompletionParams):
+    """textDocument/inlineCompletion: ghost text."""
+    uri = params.text_document.uri
+    done = await _complete(ls, uri, params.position, "inline")
+    if done is None:
+        return types.InlineCompletionList(items=[])
+    completion, position = done
+    accept = {"uri": uri, "position": {"line": position.line, "character": position.character}, "text": completion.text}
+    return inline_items(completion, position, accept)
+
+
+async def completion(ls: CoveServer, params: types.CompletionParams):
+    """textDocument/completion: the suggestion as one menu item."""
+    done = await _complete(ls, params.text_document.uri, params.position, "completion")
+    if done is None:
+        return types.CompletionList(is_incomplete=True, items=[])
+    return completion_items(*done)
+
+
+def register_features(ls: CoveServer) -> None:
+    """Register what the settings enable, so handlers carry no `if enabled` checks."""
+    if ls.settings.features.inline_completion:
+        ls.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())(inline_completion)
+    if ls.settings.features.completion:
+        ls.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=[]))(completion)
+
+
+@server.feature(types.INITIALIZE)
+def initialize(ls: CoveServer, params: types.InitializeParams) -> None:
+    """Read initializationOptions, report bad keys, register enabled features."""
+    ls.settings, ls.pending_problems = parse_settings(params.initialization_options or {}, ls.base_settings)
+    register_features(ls)
+
+
+@server.feature(types.INITIALIZED)
+async def initialized(ls: CoveServer, params: types.InitializedParams) -> None:
+    """Report settings problems, then load the model in the background with $/progress."""
+    ls.report_problems(ls.pending_problems)
+    await _load_with_progress(ls)
+
+
+async def _load_with_progress(ls: CoveServer) -> None:
+    token = f"cove-load-{uuid.uuid4().hex[:8]}"
+    progress = _supports_progress(ls)
+    if progress:
+        try:
+            await ls.work_done_progress.create_async(token)
+            ls.work_done_progress.begin(token, types.WorkDoneProgressBegin(title="Cove: loading model", message=ls.settings.model.path or "embedded model"))
+        except Exception:  # a client that refuses progress still gets a model
+            progress = False
+    await asyncio.get_running_loop().run_in_executor(None, ls.load_model)
+    message = ls.status_message if ls.state == "ready" else f"failed: {ls.status_message}"
+    if progress:
+        ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message=message))
+    if ls.state == "error":
+        ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Error, message=f"Cove: {ls.status_message}"))
+    ls.log_to_client("info" if ls.state == "ready" else "error", f"model {message}")
+
+
+def _supports_progress(ls: CoveServer) -> bool:
+    window = ls.client_capabilities.window if ls.client_capabilities else None
+    return bool(window and window.work_done_progress)
+
+
+@server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+async def did_change_configuration(ls: CoveServer, params: types.DidChangeConfigurationParams) -> None:
+    """New settings: report bad keys, keep the rest; reload the model if its settings changed."""
+    if params.settings is None:
+        return
+    old = ls.settings
+    ls.settings, problems = parse_settings(params.settings, old)
+    ls.report_problems(problems)
+    if ls.settings.model != old.model and ls.state != "loading":
+        await _load_with_progress(ls)
+    else:
+        ls.apply_settings()
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+def did_change(ls: CoveServer, params: types.DidChangeTextDocumentParams) -> None:
+    """The user typed: a speculative warm-up for this document is no longer wanted."""
+    if ls.session is not None:
+        ls.session.cancel_document(params.text_document.uri, speculative_only=True)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+def did_close(ls: CoveServer, params: types.DidCloseTextDocumentParams) -> None:
+    """Drop the document's caches and work."""
+    if ls.session is not None:
+        ls.session.forget(params.text_document.uri)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+def did_open(ls: CoveServer, params: types.DidOpenTextDocumentParams) -> None:
+    """Nothing to do yet beyond pygls' own bookkeeping."""
+
+
+@server.command("cove.accepted")
+def accepted(ls: CoveServer, args: Any = None) -> dict:
+    """A suggestion was accepted: optionally warm the next position."""
+    payload = _first_arg(args)
+    if not (ls.settings.features.speculative and ls.session and isinstance(payload, dict)):
+        return {"speculating": False}
+    uri, text = payload.get("uri"), payload.get("text") or ""
+    found = ls.document_lines(uri) if isinstance(uri, str) else None
+    position = payload.get("position") or {}
+    if found is None or not isinstance(position, dict):
+        return {"speculating": False}
+    _, lines = found
+    try:
+        line, character = to_server_position(lines, types.Position(line=int(position.get("line", -1)), character=int(position.get("character", -1))), ls.encoding)
+    except (ValueError, TypeError):
+        return {"speculating": False}
+    inserted = text.split("\n")
+    end_line = line + len(inserted) - 1
+    end_char = (character if len(inserted) == 1 else 0) + len(inserted[-1])
+    if end_line >= len(lines) or len(lines[end_line]) < end_char:
+        return {"speculating": False}
+    future = ls.session.speculate(uri, "\n".join(lines), _path_of(uri), end_line, end_char)
+    return {"speculating": future is not None}
+
+
+@server.command("cove.status")
+def status(ls: CoveServer, args: Any = None) -> dict:
+    """Where the server stands, for editor status bars and tests."""
+    backend = ls.backend
+    return {
+        "state": ls.state,
+        "message": ls.status_message,
+        "model": backend.model_name if backend else "",
+        "template": backend.template.name if backend else "",
+    }
+
+
+def _first_arg(args: Any) -> Any:
+    if isinstance(args, (list, tuple)):
+        return args[0] if args else None
+    return args
+
+
+def run_server(args) -> int:
+    """Start on stdio (default) or TCP; never print to stdout but protocol."""
+    from lsp.cli import load_cli_settings
+
+    server.base_settings = server.settings = load_cli_settings(args)
+    if getattr(args, "tcp", None):
+        host, _, port = args.tcp.rpartition(":")
+        server.start_tcp(host or "127.0.0.1", int(port))
+    else:
+        server.start_io(sys.stdin.buffer, sys.stdout.buffer)
+    return 0
