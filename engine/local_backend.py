@@ -94,6 +94,9 @@ class LocalBackend:
         threads = threads or os.cpu_count() or 2
         started = time.perf_counter()
         try:
+            # verbose=True on purpose: with verbose=False llama-cpp-python points fd 1
+            # (stdout, the LSP transport) at /dev/null while loading, and responses written
+            # meanwhile are lost. We silence only fd 2, then turn its chatter off.
             with _quiet_stderr() if not verbose else contextlib.nullcontext():
                 self.llm = llama_cpp.Llama(
                     model_path=str(self.model_path),
@@ -101,8 +104,10 @@ class LocalBackend:
                     n_batch=max(512, self.batch_size),
                     n_threads=threads,
                     n_gpu_layers=gpu_layers,
-                    verbose=verbose,
+                    verbose=True,
                 )
+            self.llm.verbose = verbose
+            llama_cpp.llama.set_verbose(verbose)
         except (ValueError, RuntimeError) as error:
             raise CompletionError(
                 f"llama.cpp could not load {self.model_path} ({error}): check that it is a "
@@ -265,10 +270,19 @@ class LocalBackend:
 
         def run() -> str:
             deadline = queued + deadline_ms / 1000
-            stop_check = lambda _ids, _logits: cancel.is_set() or time.perf_counter() > deadline  # noqa: E731
-            criteria = self._llama_cpp.StoppingCriteriaList([stop_check])
+            eos = self.llm.token_eos()
+
+            def force_stop(_ids, scores):  # cancel/deadline: end the reply, keep what was said
+                if cancel.is_set() or time.perf_counter() > deadline:
+                    scores[:] = -np.inf
+                    scores[eos] = 0.0
+                return scores
+
             reply = self.llm.create_chat_completion(
-                messages=messages, max_tokens=max_tokens, temperature=0.0, stopping_criteria=criteria
+                messages=messages,
+                max_tokens=max_tokens,
+                temperature=0.0,
+                logits_processor=self._llama_cpp.LogitsProcessorList([force_stop]),
             )
             return reply["choices"][0]["message"]["content"] or ""
 

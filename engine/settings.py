@@ -33,7 +33,7 @@ class GenerationSettings:
     """Limits of one completion."""
 
     max_tokens: int = 64  # cap on generated tokens
-    deadline_ms: int = 6000  # bound on prompt evaluation plus generation
+    deadline_ms: int = 10000  # bound on queueing, prompt evaluation and generation
     multiline: str = "auto"  # "auto" (decided at the cursor), "always" or "never"
     max_lines: int = 8  # cap on lines in a multi-line suggestion
 

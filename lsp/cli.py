@@ -9,7 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
+import shlex
 import sys
+import time
 from pathlib import Path
 
 from lsp.settings import CoveSettings, parse_settings
@@ -89,6 +92,8 @@ def load_cli_settings(args: argparse.Namespace) -> CoveSettings:
         overrides["generation"]["maxTokens"] = args.max_tokens
     if getattr(args, "multiline", None):
         overrides["generation"]["multiline"] = args.multiline
+    if getattr(args, "deadline_ms", None):
+        overrides["generation"]["deadlineMs"] = args.deadline_ms
     settings, more = parse_settings(overrides, settings)
     for problem in problems + more:
         print(f"cove: warning: {problem}", file=sys.stderr)
@@ -151,6 +156,75 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0
 
 
+def parse_line_range(spec: str) -> tuple[Path, int, int | None]:
+    """`FILE:START[-END]` (1-based lines) → path, start, end (None: the definition at START)."""
+    match = re.fullmatch(r"(.+):(\d+)(?:-(\d+))?", spec)
+    if not match:
+        raise UsageError(f"{spec!r} is not FILE:START[-END] (1-based line numbers).")
+    start, end = int(match[2]), int(match[3]) if match[3] else None
+    if end is not None and end < start:
+        raise UsageError(f"{spec!r}: the range ends before it starts.")
+    return Path(match[1]), start, end
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    """Print a Markdown explanation of FILE:START[-END] (START alone: the definition there)."""
+    from context.assist import explain
+
+    path, start, end = parse_line_range(args.location)
+    text = read_source(path)
+    count = len(text.split("\n"))
+    if start < 1 or start > count or (end is not None and end > count):
+        raise UsageError(f"lines {start}-{end or start} are out of range: the file has {count} lines.")
+    backend = open_backend(load_cli_settings(args))
+    started = time.perf_counter()
+    try:
+        markdown = explain(backend, text, str(path), start - 1, None if end is None else end - 1)
+    finally:
+        backend.close()
+    log.info("explain %s ms=%.0f", args.location, (time.perf_counter() - started) * 1000)
+    if not markdown:
+        print(f"cove: nothing to explain at {args.location} (a blank line outside any definition?).", file=sys.stderr)
+        return 1
+    print(markdown)
+    return 0
+
+
+def cmd_commit_message(args: argparse.Namespace) -> int:
+    """Print a commit message for the staged diff (--all: staged and unstaged)."""
+    from context.commit import CommitError, needs_model, prepare_commit, write_commit_message
+
+    try:  # git first: "nothing staged" must not wait for the model to load
+        staged = prepare_commit(args.repo, include_unstaged=args.all)
+    except CommitError as error:
+        print(f"cove: {error}", file=sys.stderr)
+        return error.exit_code
+    backend = open_backend(load_cli_settings(args)) if needs_model(staged) else None
+    started = time.perf_counter()
+    try:
+        message = write_commit_message(backend, staged)
+    finally:
+        if backend is not None:
+            backend.close()
+    log.info("commit-message %s ms=%.0f", args.repo, (time.perf_counter() - started) * 1000)
+    print(message)
+    return 0
+
+
+def cmd_install_hook(args: argparse.Namespace) -> int:
+    """Install a prepare-commit-msg hook that drafts the message when it is left empty."""
+    from context.commit import CommitError, install_hook
+
+    command = f"{shlex.quote(sys.executable)} -m lsp.cli commit-message"
+    try:
+        path = install_hook(args.repo, command)
+    except CommitError as error:
+        print(f"cove: {error}", file=sys.stderr)
+        return error.exit_code
+    print(path)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """All subcommands and their flags."""
     parser = argparse.ArgumentParser(prog="cove", description="Cove: a private, local coding assistant.")
@@ -169,6 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
     common(complete)
     complete.add_argument("--json", action="store_true", help="print text, timings, tokens, model, template, context")
     complete.add_argument("--max-tokens", type=int, help="cap on generated tokens")
+    # One-shot use has no next keystroke to finish a cut-short prompt: wait for a cold start.
+    complete.add_argument("--deadline-ms", type=int, default=120000, help="time limit (default 120000)")
     mode = complete.add_mutually_exclusive_group()
     mode.add_argument("--single-line", dest="multiline", action="store_const", const="never")
     mode.add_argument("--multi-line", dest="multiline", action="store_const", const="always")
@@ -179,12 +255,45 @@ def build_parser() -> argparse.ArgumentParser:
     common(doctor)
     doctor.set_defaults(func=cmd_doctor)
 
+    explain = sub.add_parser("explain", help="explain FILE:START[-END] (1-based lines) in Markdown")
+    explain.add_argument("location", help="FILE:START[-END], 1-based; START alone explains the definition there")
+    common(explain)
+    explain.set_defaults(func=cmd_explain)
+
+    commit = sub.add_parser("commit-message", help="print a commit message for the staged changes")
+    commit.add_argument("--repo", default=".", help="the repository (default: the current directory)")
+    commit.add_argument("--all", action="store_true", help="describe staged and unstaged changes")
+    common(commit)
+    commit.set_defaults(func=cmd_commit_message)
+
+    hook = sub.add_parser("install-hook", help="install a prepare-commit-msg hook that drafts empty messages")
+    hook.add_argument("--repo", default=".", help="the repository (default: the current directory)")
+    hook.set_defaults(func=cmd_install_hook)
+
+    bench = sub.add_parser("bench", help="benchmarks: Cove against the naive FIM baseline")
+    bench.add_argument("what", choices=["quality", "latency", "index", "memory", "all"])
+    common(bench)
+    bench.add_argument("--out", default="bench-report", help="folder for report.md and plots")
+    bench.add_argument("--quick", action="store_true", help="a fixed seeded subset, for development")
+    bench.add_argument("--size", type=int, help="rows per quality task (overrides --quick/full)")
+    bench.set_defaults(func=cmd_bench)
+
     serve = sub.add_parser("serve", help="run the language server on stdio")
     common(serve)
     serve.add_argument("--stdio", action="store_true", help="use stdio (the default)")
     serve.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio (debugging)")
     serve.set_defaults(func=cmd_serve)
     return parser
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Run benchmarks and print where the report went."""
+    from lsp.bench import run_bench
+
+    settings = load_cli_settings(args)
+    path = run_bench(args.what, Path(args.out), args.quick, settings, size=args.size)
+    print(path)
+    return 0
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ from pygls.lsp.server import LanguageServer
 from context.completion import CompletionService
 from context.session import CompletionSession
 from engine.types import CompletionError
+from lsp.assist_features import commit_inline, register_assist, register_commands
 from lsp.convert import completion_items, inline_items, split_source, to_client_position, to_server_position
 from lsp.settings import CoveSettings, parse_settings
 
@@ -102,6 +103,7 @@ class CoveServer(LanguageServer):
 
 
 server = CoveServer()
+register_commands(server)
 
 
 def _language_enabled(ls: CoveServer, uri: str) -> bool:
@@ -149,6 +151,9 @@ def _path_of(uri: str) -> str:
 async def inline_completion(ls: CoveServer, params: types.InlineCompletionParams):
     """textDocument/inlineCompletion: ghost text."""
     uri = params.text_document.uri
+    commit = await commit_inline(ls, uri, params.position)
+    if commit is not None:  # a commit-message buffer: the drafted message, nothing else
+        return commit
     done = await _complete(ls, uri, params.position, "inline")
     if done is None:
         return types.InlineCompletionList(items=[])
@@ -171,6 +176,8 @@ def register_features(ls: CoveServer) -> None:
         ls.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())(inline_completion)
     if ls.settings.features.completion:
         ls.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=[]))(completion)
+    if ls.settings.features.code_actions:
+        register_assist(ls)
 
 
 @server.feature(types.INITIALIZE)
@@ -244,7 +251,7 @@ def did_open(ls: CoveServer, params: types.DidOpenTextDocumentParams) -> None:
 
 
 @server.command("cove.accepted")
-def accepted(ls: CoveServer, args: Any = None) -> dict:
+def accepted(ls: CoveServer, *args: Any) -> dict:
     """A suggestion was accepted: optionally warm the next position."""
     payload = _first_arg(args)
     if not (ls.settings.features.speculative and ls.session and isinstance(payload, dict)):
@@ -269,7 +276,7 @@ def accepted(ls: CoveServer, args: Any = None) -> dict:
 
 
 @server.command("cove.status")
-def status(ls: CoveServer, args: Any = None) -> dict:
+def status(ls: CoveServer, *args: Any) -> dict:
     """Where the server stands, for editor status bars and tests."""
     backend = ls.backend
     return {
