@@ -35,14 +35,18 @@ class TypedAheadCache:
     """
 
     def __init__(self, per_document: int = 8) -> None:
-        self._shown: dict[str, deque[ShownSuggestion]] = defaultdict(lambda: deque(maxlen=per_document))
+        self._shown: dict[str, deque[ShownSuggestion]] = defaultdict(
+            lambda: deque(maxlen=per_document)
+        )
 
     def remember(self, uri: str, shown: ShownSuggestion) -> None:
         """Record a suggestion that was returned to the editor."""
         if shown.text:
             self._shown[uri].append(shown)
 
-    def lookup(self, uri: str, line: int, line_prefix: str, before_key: str, after_key: str) -> str | None:
+    def lookup(
+        self, uri: str, line: int, line_prefix: str, before_key: str, after_key: str
+    ) -> str | None:
         """The untyped rest of a shown suggestion the user is typing through, or None."""
         for shown in reversed(self._shown.get(uri, ())):
             if shown.line != line or shown.before_key != before_key or shown.after_key != after_key:

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from context.syntax import language_for, should_complete_multiline
 from context.window import BudgetSettings, CursorWindow, cursor_window
 from engine.backend import Backend
 from engine.postprocess import postprocess
@@ -69,15 +70,18 @@ class PreparedCompletion:
     context_ms: float
 
 
-def decide_multiline(window: CursorWindow, policy: str) -> bool:
+def decide_multiline(window: CursorWindow, policy: str, syntax: bool | None = None) -> bool:
     """Single- or multi-line: `policy` "always"/"never", or "auto".
 
-    Auto: multi-line only on an empty line (nothing right of the cursor) that opens a block
-    body — after a line ending with `:` / `{` / `(` — or that stands at the end of a
+    Auto: tree-sitter's verdict from the node at the cursor when it has one (`syntax`);
+    otherwise multi-line only on an empty line (nothing right of the cursor) that opens a
+    block body — after a line ending with `:` / `{` / `(` — or that stands at the end of a
     block; otherwise one line, which is what users accept most while typing.
     """
     if policy in ("always", "never"):
         return policy == "always"
+    if syntax is not None:
+        return syntax
     rest_of_line = window.suffix.split("\n", 1)[0]
     if window.line_prefix.strip() or rest_of_line.strip():
         return False
@@ -127,7 +131,9 @@ class CompletionService:
             repo_name=self.repo_name,
             chunks=tuple(chunks),
         )
-        is_multi = decide_multiline(window, multiline or self.generation.multiline)
+        policy = multiline or self.generation.multiline
+        syntax = self._syntax_multiline(text, path, line, character) if policy == "auto" else None
+        is_multi = decide_multiline(window, policy, syntax)
         stop = StopPolicy(
             multiline=is_multi,
             max_lines=self.generation.max_lines,
@@ -141,6 +147,16 @@ class CompletionService:
             cancel=cancel or threading.Event(),
         )
         return PreparedCompletion(window=window, fim=fim, request=request, context_ms=(time.perf_counter() - started) * 1000)
+
+    def _syntax_multiline(self, text: str, path: str, line: int, character: int) -> bool | None:
+        """Tree-sitter's single/multi-line verdict; None for unknown languages or huge files."""
+        if len(text) > 2_000_000:
+            return None
+        try:
+            return should_complete_multiline(text, language_for(path), line, character)
+        except Exception:  # a parser problem must not cost the completion
+            log.debug("tree-sitter failed on %s", path, exc_info=True)
+            return None
 
     def finish(self, prepared: PreparedCompletion, result: GenerationResult, started: float) -> Completion:
         """Post-process the raw generation into the suggestion."""

@@ -62,9 +62,13 @@ class CompletionSession:
             if entry is not None and (entry.speculative or not speculative_only):
                 entry.cancel.set()
 
-    def _cached(self, text: str, line: int, character: int, request_id: str, started: float, *, uri: str) -> Completion | None:
+    def _cached(
+        self, text: str, line: int, character: int, request_id: str, started: float, *, uri: str
+    ) -> Completion | None:
         window = cursor_window(text, line, character, self.service.budgets, self.service.backend)
-        rest = self.typed_ahead.lookup(uri, line, window.line_prefix, text_key(window.prefix), text_key(window.suffix))
+        rest = self.typed_ahead.lookup(
+            uri, line, window.line_prefix, text_key(window.prefix), text_key(window.suffix)
+        )
         if rest is None:
             return None
         return self._instant(rest, "typed-ahead", started)
@@ -83,7 +87,15 @@ class CompletionSession:
         )
 
     def request(
-        self, uri: str, text: str, path: str, line: int, character: int, *, speculative: bool = False, **options
+        self,
+        uri: str,
+        text: str,
+        path: str,
+        line: int,
+        character: int,
+        *,
+        speculative: bool = False,
+        **options,
     ) -> tuple[str, concurrent.futures.Future[Completion], threading.Event]:
         """Start a completion; returns (request id, future, cancel event).
 
@@ -99,7 +111,9 @@ class CompletionSession:
             future.set_result(hit)
             return entry.request_id, future, entry.cancel
         prepared = self.service.prepare(text, path, line, character, cancel=entry.cancel, **options)
-        key = text_key(prepared.request.prompt, repr(prepared.request.stop), str(prepared.request.max_tokens))
+        key = text_key(
+            prepared.request.prompt, repr(prepared.request.stop), str(prepared.request.max_tokens)
+        )
         cached = self.results.get(key)
         if cached is not None:
             self._done(uri, entry)
@@ -132,7 +146,9 @@ class CompletionSession:
         )
         self.typed_ahead.remember(uri, shown)
 
-    def speculate(self, uri: str, text: str, path: str, line: int, character: int) -> concurrent.futures.Future[Completion] | None:
+    def speculate(
+        self, uri: str, text: str, path: str, line: int, character: int
+    ) -> concurrent.futures.Future[Completion] | None:
         """Warm the caches for the next position after an accepted suggestion."""
         try:
             _, future, _ = self.request(uri, text, path, line, character, speculative=True)

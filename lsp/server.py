@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 import threading
 import uuid
@@ -302,5 +303,9 @@ def run_server(args) -> int:
         host, _, port = args.tcp.rpartition(":")
         server.start_tcp(host or "127.0.0.1", int(port))
     else:
-        server.start_io(sys.stdin.buffer, sys.stdout.buffer)
+        # The protocol gets a private copy of stdout, and fd 1 points at stderr: whatever a
+        # library prints (llama.cpp, a stray print) can never corrupt the transport.
+        transport = os.fdopen(os.dup(sys.stdout.fileno()), "wb", buffering=0)
+        os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+        server.start_io(sys.stdin.buffer, transport)
     return 0
