@@ -140,7 +140,7 @@ class CompletionService:
             indent=block_indent(window.line_prefix, window.previous_line) if is_multi else 0,
         )
         request = GenerationRequest(
-            prompt=render_prompt(self.backend.template, fim),
+            prompt=render_prompt(self.backend.template, fim, self.generation.layout),
             max_tokens=max_tokens or self.generation.max_tokens,
             deadline_ms=self.generation.deadline_ms,
             stop=stop,

@@ -36,6 +36,7 @@ class GenerationSettings:
     deadline_ms: int = 10000  # bound on queueing, prompt evaluation and generation
     multiline: str = "auto"  # "auto" (decided at the cursor), "always" or "never"
     max_lines: int = 8  # cap on lines in a multi-line suggestion
+    layout: str = "stable"  # "stable": hole from the line start (KV reuse); "psm": classic
 
 
 @dataclass(frozen=True, kw_only=True)

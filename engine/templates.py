@@ -128,16 +128,23 @@ def _comment_chunk(chunk: ContextChunk) -> str:
     return f"{mark} {chunk.path}\n{chunk.text.rstrip()}\n\n"
 
 
-def render_prompt(template: FimTemplate, fim: FimInput) -> str:
-    """Render the keystroke-stable prompt.
+def render_prompt(template: FimTemplate, fim: FimInput, layout: str = "stable") -> str:
+    """Render the FIM prompt.
 
-    Layout: [context][prefix marker + file up to the cursor's line][suffix marker + rest of
-    the cursor's line and after][middle marker + cursor line up to the cursor]. Typing
-    inside a line changes only the tail, so the KV cache keeps everything before it.
+    "stable" (default): [context][prefix marker + file up to the cursor's line][suffix
+    marker + rest of the cursor's line and after][middle marker + cursor line up to the
+    cursor]. Typing inside a line changes only the tail, so the KV cache keeps everything
+    before it. "psm": the classic layout, the cursor line's text ends the prefix (every
+    keystroke then re-evaluates the suffix).
     """
     header = _repo_header(template, fim) if fim.chunks else ""
     if not template.has_fim:
         return header + fim.prefix + fim.line_prefix
+    if layout == "psm":
+        return (
+            f"{header}{template.prefix}{fim.prefix}{fim.line_prefix}{template.suffix}{fim.suffix}"
+            f"{template.middle}"
+        )
     return (
         f"{header}{template.prefix}{fim.prefix}{template.suffix}{fim.suffix}"
         f"{template.middle}{fim.line_prefix}"

@@ -39,6 +39,7 @@ class CoveSettings:
 
 LOG_LEVELS = ("error", "warning", "info", "debug")
 MULTILINE = ("auto", "always", "never")
+LAYOUTS = ("stable", "psm")
 
 
 def parse_settings(data: Any, base: CoveSettings | None = None) -> tuple[CoveSettings, list[str]]:
@@ -54,6 +55,10 @@ def parse_settings(data: Any, base: CoveSettings | None = None) -> tuple[CoveSet
     if not validate_choice(settings.generation.multiline, MULTILINE, "generation.multiline", problems):
         settings = dataclasses.replace(
             settings, generation=dataclasses.replace(settings.generation, multiline="auto")
+        )
+    if not validate_choice(settings.generation.layout, LAYOUTS, "generation.layout", problems):
+        settings = dataclasses.replace(
+            settings, generation=dataclasses.replace(settings.generation, layout="stable")
         )
     if not validate_choice(settings.features.log_level, LOG_LEVELS, "features.logLevel", problems):
         settings = dataclasses.replace(settings, features=dataclasses.replace(settings.features, log_level="info"))
