@@ -64,6 +64,8 @@ def create_backend(name: str, **options: Any) -> Backend:
     if name not in BACKENDS:
         if name == "local":
             from engine import local_backend  # noqa: F401  registers itself
+        elif name in ("openai", "llama-server"):
+            from engine import remote_backend  # noqa: F401  registers both
 
         if name not in BACKENDS:
             known = ", ".join(sorted(BACKENDS)) or "local"

@@ -85,7 +85,15 @@ def load_cli_settings(args: argparse.Namespace) -> CoveSettings:
         except (OSError, ValueError) as error:
             raise UsageError(f"cannot read settings file {args.config}: {error}.")
     settings, problems = parse_settings(data)
-    overrides: dict = {"model": {}, "generation": {}}
+    overrides: dict = {"model": {}, "generation": {}, "backend": {}}
+    if getattr(args, "backend", None):
+        overrides["backend"]["type"] = args.backend
+    if getattr(args, "url", None):
+        overrides["backend"]["url"] = args.url
+    if getattr(args, "remote_model", None):
+        overrides["backend"]["model"] = args.remote_model
+    if getattr(args, "allow_remote", False):
+        overrides["backend"]["allowRemote"] = True
     if getattr(args, "model", None):
         overrides["model"]["path"] = args.model
     if getattr(args, "max_tokens", None):
@@ -101,10 +109,10 @@ def load_cli_settings(args: argparse.Namespace) -> CoveSettings:
 
 
 def open_backend(settings: CoveSettings):
-    """Load the model the settings name; CompletionError carries the one-line fix."""
-    from engine.local_backend import open_local_backend
+    """Load the model (or connect the server) the settings name; errors carry the fix."""
+    from lsp.backends import open_backend as open_configured
 
-    return open_local_backend(settings.model)
+    return open_configured(settings)
 
 
 def cmd_complete(args: argparse.Namespace) -> int:
@@ -138,6 +146,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from engine.model_store import resolve_model
 
     settings = load_cli_settings(args)
+    if settings.backend.type != "local":
+        return doctor_remote(settings)
     info = resolve_model(settings.model.path or None)
     print(f"model:     {info.path}")
     print(f"embedded:  {'yes' if info.embedded else 'no'}")
@@ -225,6 +235,27 @@ def cmd_install_hook(args: argparse.Namespace) -> int:
     return 0
 
 
+def doctor_remote(settings: CoveSettings) -> int:
+    """`cove doctor` in remote mode: where code goes, what the server serves, whether it answers."""
+    backend = open_backend(settings)
+    try:
+        facts = backend.describe()
+    finally:
+        backend.close()
+    print(f"backend:   {facts['backend']} at {facts['url']} ({'another machine' if facts['remote'] else 'this machine'})")
+    print(f"model:     {facts['model'] or '(server default)'}")
+    print(f"template:  {facts['template']} ({facts['template_source']})")
+    print(f"tokenizer: {facts['tokenizer']}")
+    print(f"api key:   {facts['api_key']}; TLS verification {'on' if facts['verify_tls'] else 'OFF'}")
+    print(f"fallback:  {facts['fallback']}")
+    print(f"privacy:   {facts['privacy']}")
+    if not facts["reachable"]:
+        print(f"cove: the completion server at {facts['url']} does not answer: start it, or fix backend.url.", file=sys.stderr)
+        return 1
+    print("status:    ok")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """All subcommands and their flags."""
     parser = argparse.ArgumentParser(prog="cove", description="Cove: a private, local coding assistant.")
@@ -237,6 +268,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--log-file", default=argparse.SUPPRESS, help="also write logs to this file")
         p.add_argument("--model", help="a GGUF model file (default: the embedded model, or $COVE_MODEL)")
         p.add_argument("--config", help="a JSON file with settings (the same keys as initializationOptions)")
+        p.add_argument("--backend", choices=("local", "openai", "llama-server"),
+                       help="where completions run: the embedded model (default) or a server")
+        p.add_argument("--url", help="the server for --backend openai/llama-server, e.g. http://127.0.0.1:8012")
+        p.add_argument("--remote-model", help="model name on the server (default: the first it lists)")
+        p.add_argument("--allow-remote", action="store_true",
+                       help="allow a server on another machine (code and context leave this one)")
 
     complete = sub.add_parser("complete", help="print a completion for FILE:LINE:COL (1-based)")
     complete.add_argument("location", help="FILE:LINE:COL, 1-based")

@@ -38,6 +38,7 @@ class CoveServer(LanguageServer):
         self.backend = None
         self.session: CompletionSession | None = None
         self.ready = threading.Event()
+        self.session_id = uuid.uuid4().hex  # one llama-server slot per editor session
 
     # -- logging to the client ----------------------------------------------------------------
 
@@ -61,11 +62,11 @@ class CoveServer(LanguageServer):
 
     def load_model(self) -> None:
         """Load the backend (runs in a thread); the state says how it went."""
-        from engine.local_backend import open_local_backend
+        from lsp.backends import open_backend
 
         self.state = "loading"
         try:
-            backend = open_local_backend(self.settings.model)
+            backend = open_backend(self.settings, session_id=self.session_id)
         except CompletionError as error:
             self.state, self.status_message = "error", str(error)
             return
@@ -78,6 +79,8 @@ class CoveServer(LanguageServer):
             CompletionService(backend=backend, budgets=self.settings.budget, generation=self.settings.generation)
         )
         self.state, self.status_message = "ready", f"{backend.model_name} ({backend.template.name})"
+        if self.settings.backend.type != "local":
+            self.status_message = backend.describe().get("privacy", self.status_message)
         self.ready.set()
         if old is not None:
             old.close()
@@ -201,7 +204,9 @@ async def _load_with_progress(ls: CoveServer) -> None:
     if progress:
         try:
             await ls.work_done_progress.create_async(token)
-            ls.work_done_progress.begin(token, types.WorkDoneProgressBegin(title="Cove: loading model", message=ls.settings.model.path or "embedded model"))
+            remote = ls.settings.backend.type != "local"
+            title = f"Cove: remote mode, {ls.settings.backend.url}" if remote else "Cove: loading model"
+            ls.work_done_progress.begin(token, types.WorkDoneProgressBegin(title=title, message=ls.settings.model.path or "embedded model"))
         except Exception:  # a client that refuses progress still gets a model
             progress = False
     await asyncio.get_running_loop().run_in_executor(None, ls.load_model)
@@ -226,7 +231,7 @@ async def did_change_configuration(ls: CoveServer, params: types.DidChangeConfig
     old = ls.settings
     ls.settings, problems = parse_settings(params.settings, old)
     ls.report_problems(problems)
-    if ls.settings.model != old.model and ls.state != "loading":
+    if (ls.settings.model != old.model or ls.settings.backend != old.backend) and ls.state != "loading":
         await _load_with_progress(ls)
     else:
         ls.apply_settings()

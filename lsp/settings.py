@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from context.window import BudgetSettings
+from engine.remote_backend import BackendSettings, check_backend_settings
 from engine.settings import GenerationSettings, ModelSettings, load_settings, validate_choice
 
 
@@ -35,6 +36,7 @@ class CoveSettings:
     generation: GenerationSettings = field(default_factory=GenerationSettings)
     budget: BudgetSettings = field(default_factory=BudgetSettings)
     features: FeatureSettings = field(default_factory=FeatureSettings)
+    backend: BackendSettings = field(default_factory=BackendSettings)
 
 
 LOG_LEVELS = ("error", "warning", "info", "debug")
@@ -62,6 +64,9 @@ def parse_settings(data: Any, base: CoveSettings | None = None) -> tuple[CoveSet
         )
     if not validate_choice(settings.features.log_level, LOG_LEVELS, "features.logLevel", problems):
         settings = dataclasses.replace(settings, features=dataclasses.replace(settings.features, log_level="info"))
+    backend, backend_problems = check_backend_settings(settings.backend)
+    problems.extend(backend_problems)
+    settings = dataclasses.replace(settings, backend=backend)
     settings = _clamp_positive(settings, defaults, problems)
     return settings, problems
 
