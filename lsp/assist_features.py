@@ -74,10 +74,11 @@ async def compute_edit(ls, data: dict) -> types.WorkspaceEdit | None:
     source, path = doc.source, _path(data["uri"])
     if data["action"] == "explain":
         edit = await run_cancellable(explain_edit, ls.backend, source, path, data["start"] if data["start"] is not None else data["line"],
-                                     data["end"], language_id=doc.language_id)
+                                     data["end"], language_id=doc.language_id, settings=ls.settings.assist)
     else:
         edit = await run_cancellable(docstring_edit, ls.backend, source, path, data["line"],
-                                     replace=data["action"] == "replace_docstring", language_id=doc.language_id)
+                                     replace=data["action"] == "replace_docstring", language_id=doc.language_id,
+                                     settings=ls.settings.assist)
     if edit is None:
         return None
     if doc.version != data.get("version", doc.version):  # typed while the model ran
@@ -138,7 +139,8 @@ async def explain_command(ls, *args: Any) -> str:
     end = (rng.get("end") or {}).get("line")
     end = int(end) if end is not None and int(end) != start else None
     try:
-        return await run_cancellable(explain, ls.backend, doc.source, _path(arg["uri"]), start, end, language_id=doc.language_id)
+        return await run_cancellable(explain, ls.backend, doc.source, _path(arg["uri"]), start, end, language_id=doc.language_id,
+                                    settings=ls.settings.assist)
     except CompletionError as error:
         ls.log_to_client("warning", str(error))
         return ""
@@ -176,7 +178,8 @@ async def draft_commit_command(ls, *args: Any) -> str:
         return ""
     arg = _arg(args)
     try:
-        return await run_cancellable(draft_commit_message, ls.backend, _repo_for(ls, arg), include_unstaged=bool(arg.get("all")))
+        return await run_cancellable(draft_commit_message, ls.backend, _repo_for(ls, arg), include_unstaged=bool(arg.get("all")),
+                                    settings=ls.settings.commit)
     except CommitError as error:
         ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Info, message=f"Cove: {error}"))
         return ""
@@ -191,7 +194,7 @@ async def commit_inline(ls, uri: str, position: types.Position) -> types.InlineC
     if ls.backend is None or not offers_commit_draft(doc.source, position.line):
         return types.InlineCompletionList(items=[])
     try:
-        message = await run_cancellable(draft_commit_message, ls.backend, repo)
+        message = await run_cancellable(draft_commit_message, ls.backend, repo, settings=ls.settings.commit)
     except (CommitError, CompletionError) as error:
         ls.log_to_client("info", f"commit draft: {error}")
         return types.InlineCompletionList(items=[])

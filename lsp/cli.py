@@ -186,10 +186,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
     count = len(text.split("\n"))
     if start < 1 or start > count or (end is not None and end > count):
         raise UsageError(f"lines {start}-{end or start} are out of range: the file has {count} lines.")
-    backend = open_backend(load_cli_settings(args))
+    settings = load_cli_settings(args)
+    backend = open_backend(settings)
     started = time.perf_counter()
     try:
-        markdown = explain(backend, text, str(path), start - 1, None if end is None else end - 1)
+        markdown = explain(backend, text, str(path), start - 1, None if end is None else end - 1, settings=settings.assist)
     finally:
         backend.close()
     log.info("explain %s ms=%.0f", args.location, (time.perf_counter() - started) * 1000)
@@ -209,10 +210,11 @@ def cmd_commit_message(args: argparse.Namespace) -> int:
     except CommitError as error:
         print(f"cove: {error}", file=sys.stderr)
         return error.exit_code
-    backend = open_backend(load_cli_settings(args)) if needs_model(staged) else None
+    settings = load_cli_settings(args)
+    backend = open_backend(settings) if needs_model(staged) else None
     started = time.perf_counter()
     try:
-        message = write_commit_message(backend, staged)
+        message = write_commit_message(backend, staged, settings=settings.commit)
     finally:
         if backend is not None:
             backend.close()

@@ -10,6 +10,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from context.assist import AssistSettings
+from context.commit import CommitSettings
 from context.window import BudgetSettings
 from engine.remote_backend import BackendSettings, check_backend_settings
 from engine.settings import GenerationSettings, ModelSettings, load_settings, validate_choice
@@ -37,6 +39,8 @@ class CoveSettings:
     budget: BudgetSettings = field(default_factory=BudgetSettings)
     features: FeatureSettings = field(default_factory=FeatureSettings)
     backend: BackendSettings = field(default_factory=BackendSettings)
+    assist: AssistSettings = field(default_factory=AssistSettings)
+    commit: CommitSettings = field(default_factory=CommitSettings)
 
 
 LOG_LEVELS = ("error", "warning", "info", "debug")

@@ -20,3 +20,13 @@ def backend():
 def model_path(backend):
     """Path of the assembled, verified embedded GGUF."""
     return backend.model_path
+
+
+def is_circle_area(text: str) -> bool:
+    """pi (math.pi, pi) or its value, times radius squared.
+
+    The keystroke-stable layout (hole from the line start) makes this model write
+    3.14159 where the classic PSM prompt writes math.pi; both are the area formula.
+    """
+    compact = text.replace(" ", "")
+    return ("pi" in compact or "3.14" in compact) and "radius" in compact

@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import is_circle_area
+
 from context.completion import CompletionService
+from engine.settings import GenerationSettings
 from engine.templates import QWEN
 
 pytestmark = pytest.mark.model
@@ -23,10 +26,14 @@ def test_template_detected_from_real_vocabulary(backend):
     assert not backend.is_special("fim_prefix")
 
 
+# Tests check behaviour, not speed: a loaded CI machine must not turn them into deadline tests.
+PATIENT = GenerationSettings(deadline_ms=120_000)
+
+
 def test_circle_area_and_prefix_reuse(backend):
-    service = CompletionService(backend=backend)
+    service = CompletionService(backend=backend, generation=PATIENT)
     first = service.complete(CIRCLE, "geometry.py", 5, 11)
-    assert "pi" in first.text, first
+    assert is_circle_area(first.text), first
     assert first.tokens.prompt > 0 and first.tokens.generated > 0
     # Same place again: the whole prompt but its last token comes from the KV cache.
     second = service.complete(CIRCLE, "geometry.py", 5, 11)
@@ -38,7 +45,7 @@ def test_circle_area_and_prefix_reuse(backend):
 
 
 def test_cancel_event_stops_generation(backend):
-    service = CompletionService(backend=backend)
+    service = CompletionService(backend=backend, generation=PATIENT)
     future = service.submit("def long_function():\n    ", "x.py", 1, 4, multiline="always", max_tokens=400)
     future.cancel_event.set()
     result = future.result(timeout=60)
@@ -76,7 +83,7 @@ def test_cli_complete_json_with_network_blocked(tmp_path: Path, backend):
     done = _run_cli("complete", f"{source}:6:12", "--json", block_network=True)
     assert done.returncode == 0, done.stderr
     payload = json.loads(done.stdout)
-    assert "pi" in payload["text"]
+    assert is_circle_area(payload["text"]), payload
     assert set(payload["timings"]) >= {"context_ms", "prefill_ms", "generate_ms", "total_ms"}
     assert set(payload["tokens"]) >= {"prompt", "reused", "generated"}
     assert payload["template"] == "qwen2.5-coder" and payload["model"].endswith(".gguf")

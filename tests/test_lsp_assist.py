@@ -10,7 +10,7 @@ import pytest
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, client_capabilities
 
-from tests.test_lsp_server import open_doc, wait_ready
+from tests.test_lsp_server import PATIENT, open_doc, wait_ready
 
 pytestmark = pytest.mark.model
 
@@ -25,7 +25,7 @@ def circle_area(radius):
 
 async def start(spec: str):
     client = await ClientServerConfig(server_command=SERVER).start()
-    await client.initialize_session(types.InitializeParams(capabilities=client_capabilities(spec)))
+    await client.initialize_session(types.InitializeParams(capabilities=client_capabilities(spec), initialization_options=PATIENT))
     assert (await wait_ready(client))["state"] == "ready"
     return client
 
