@@ -135,6 +135,7 @@ async def _complete(ls: CoveServer, uri: str, position: types.Position, kind: st
         completion = await asyncio.wrap_future(future)
     except asyncio.CancelledError:
         cancel.set()  # $/cancelRequest: the model stops within one token
+        ls.log_to_client("info", f"{kind} {request_id} {uri.rsplit('/', 1)[-1]}:{line + 1}:{character + 1} cancelled by the client")
         raise
     t, n = completion.timings, completion.tokens
     ls.log_to_client(

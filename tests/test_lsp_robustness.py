@@ -25,7 +25,7 @@ def test_bad_input_is_answered_and_the_server_stays_up():
         early = client.request("textDocument/inlineCompletion", inline_params("file:///x.py", 0, 0))
         assert "error" in early or early.get("result") in (None, {"items": []}, [])
         client.send_bytes(b"{this is not json")
-        ready = client.initialize()
+        ready = client.initialize({"generation": {"deadlineMs": 120000}})
         assert ready["status"]["state"] == "ready" and "capabilities" in ready["initialize"]["result"]
 
         # Unknown document, out-of-range position: empty answers.
