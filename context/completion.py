@@ -101,6 +101,7 @@ class CompletionService:
     generation: GenerationSettings = field(default_factory=GenerationSettings)
     repo_name: str = ""
     context_provider: ContextProvider | None = None
+    display_path: Callable[[str], str] | None = None  # the path a prompt shows (repo-relative)
 
     def prepare(
         self,
@@ -127,7 +128,7 @@ class CompletionService:
             prefix=window.prefix,
             line_prefix=window.line_prefix,
             suffix=window.suffix,
-            path=path,
+            path=self.display_path(path) if self.display_path else path,
             repo_name=self.repo_name,
             chunks=tuple(chunks),
         )

@@ -125,7 +125,17 @@ def cmd_complete(args: argparse.Namespace) -> int:
     settings = load_cli_settings(args)
     backend = open_backend(settings)
     service = CompletionService(backend=backend, budgets=settings.budget, generation=settings.generation)
-    completion = service.complete(text, str(path), line0, col0, use_context=not args.no_context)
+    repo = None
+    if not args.no_context and settings.context.enabled and settings.budget.context_tokens > 0:
+        from context.repository import RepositoryContext
+
+        repo = RepositoryContext.open(path.resolve().parent, settings.context, backend)
+        repo.build()  # incremental: a second run on an unchanged repository parses nothing
+        service.context_provider, service.repo_name = repo.provider, repo.repo_name
+    shown_path = repo.relative_path(path.resolve()) if repo else None
+    completion = service.complete(text, shown_path or path.name, line0, col0, use_context=not args.no_context)
+    if repo is not None:
+        repo.close()
     log.info(
         "complete %s:%d:%d tokens prompt=%d reused=%d generated=%d ms context=%.0f prefill=%.0f generate=%.0f",
         path, line, col0 + 1, completion.tokens.prompt, completion.tokens.reused, completion.tokens.generated,
@@ -138,6 +148,28 @@ def cmd_complete(args: argparse.Namespace) -> int:
     else:
         print(completion.text)
     backend.close()
+    return 0
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    """Build (or bring up to date) the index of DIR's repository, with a progress bar."""
+    from context.repository import RepositoryContext
+    from lsp.bench import progress_bar
+
+    root = Path(args.dir)
+    if not root.exists():
+        raise UsageError(f"{root}: no such folder.")
+    settings = load_cli_settings(args)
+    repo = RepositoryContext.open(root, settings.context)
+    try:
+        stats = repo.build(lambda done, total, _path: progress_bar(done, total, "indexing"))
+    finally:
+        repo.close()
+    rate = stats.files / stats.seconds if stats.seconds else 0.0
+    print(
+        f"{repo.root}: {stats.files} files indexed, {stats.parsed} parsed, {stats.removed} removed, "
+        f"in {stats.seconds:.2f} s ({rate:.0f} files/s)"
+    )
     return 0
 
 
@@ -289,6 +321,11 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--multi-line", dest="multiline", action="store_const", const="always")
     complete.add_argument("--no-context", action="store_true", help="no repository context (ablation)")
     complete.set_defaults(func=cmd_complete)
+
+    index = sub.add_parser("index", help="build or update the repository index of DIR")
+    index.add_argument("dir", nargs="?", default=".", help="a folder in the repository (default: .)")
+    common(index)
+    index.set_defaults(func=cmd_index)
 
     doctor = sub.add_parser("doctor", help="check the model and runtime")
     common(doctor)

@@ -16,6 +16,7 @@ from pygls.lsp.server import LanguageServer
 from context.completion import CompletionService
 from context.session import CompletionSession
 from engine.types import CompletionError
+from lsp.context_features import attach_context, note_change, note_open, note_save, note_watched
 from lsp.assist_features import commit_inline, register_assist, register_commands
 from lsp.convert import completion_items, inline_items, split_source, to_client_position, to_server_position
 from lsp.settings import CoveSettings, parse_settings
@@ -39,6 +40,8 @@ class CoveServer(LanguageServer):
         self.session: CompletionSession | None = None
         self.ready = threading.Event()
         self.session_id = uuid.uuid4().hex  # one llama-server slot per editor session
+        self.repos = None  # repository contexts, when context is on
+        self.updates = None
 
     # -- logging to the client ----------------------------------------------------------------
 
@@ -210,7 +213,10 @@ async def _load_with_progress(ls: CoveServer) -> None:
             ls.work_done_progress.begin(token, types.WorkDoneProgressBegin(title=title, message=ls.settings.model.path or "embedded model"))
         except Exception:  # a client that refuses progress still gets a model
             progress = False
-    await asyncio.get_running_loop().run_in_executor(None, ls.load_model)
+    loop = asyncio.get_running_loop()
+    await loop.run_in_executor(None, ls.load_model)
+    if ls.state == "ready":
+        attach_context(ls, loop)
     message = ls.status_message if ls.state == "ready" else f"failed: {ls.status_message}"
     if progress:
         ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message=message))
@@ -243,6 +249,7 @@ def did_change(ls: CoveServer, params: types.DidChangeTextDocumentParams) -> Non
     """The user typed: a speculative warm-up for this document is no longer wanted."""
     if ls.session is not None:
         ls.session.cancel_document(params.text_document.uri, speculative_only=True)
+    note_change(ls, params)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
@@ -254,7 +261,20 @@ def did_close(ls: CoveServer, params: types.DidCloseTextDocumentParams) -> None:
 
 @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
 def did_open(ls: CoveServer, params: types.DidOpenTextDocumentParams) -> None:
-    """Nothing to do yet beyond pygls' own bookkeeping."""
+    """Opening a file counts as viewing it (the recent-regions ring)."""
+    note_open(ls, params)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_SAVE)
+def did_save(ls: CoveServer, params: types.DidSaveTextDocumentParams) -> None:
+    """Re-index the saved file."""
+    note_save(ls, params)
+
+
+@server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+def did_change_watched_files(ls: CoveServer, params: types.DidChangeWatchedFilesParams) -> None:
+    """Files changed on disk: update or drop them in the index."""
+    note_watched(ls, params)
 
 
 @server.command("cove.accepted")

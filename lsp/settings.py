@@ -12,6 +12,7 @@ from typing import Any
 
 from context.assist import AssistSettings
 from context.commit import CommitSettings
+from context.settings import ContextSettings
 from context.window import BudgetSettings
 from engine.remote_backend import BackendSettings, check_backend_settings
 from engine.settings import GenerationSettings, ModelSettings, load_settings, validate_choice
@@ -39,6 +40,7 @@ class CoveSettings:
     budget: BudgetSettings = field(default_factory=BudgetSettings)
     features: FeatureSettings = field(default_factory=FeatureSettings)
     backend: BackendSettings = field(default_factory=BackendSettings)
+    context: ContextSettings = field(default_factory=ContextSettings)
     assist: AssistSettings = field(default_factory=AssistSettings)
     commit: CommitSettings = field(default_factory=CommitSettings)
 
