@@ -13,7 +13,7 @@ beforeEach(() => userSettings.clear());
 
 test('the server gets every cove.<section>.<key> setting, nested, and no editor-only key', () => {
   const tree = settings.serverSettings(keys);
-  assert.deepEqual(Object.keys(tree).sort(), ['budget', 'features', 'generation', 'model']);
+  assert.deepEqual(Object.keys(tree).sort(), ['assist', 'backend', 'budget', 'commit', 'context', 'features', 'generation', 'model']);
   assert.equal(tree.generation.maxTokens, packageJSON.contributes.configuration.properties['cove.generation.maxTokens'].default);
   assert.deepEqual(tree.features.disabledLanguages, []);
   const leaves = Object.values(tree).reduce((n, section) => n + Object.keys(section).length, 0);
