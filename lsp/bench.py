@@ -179,13 +179,17 @@ def naive_typing(backend, path: Path, line_no: int) -> tuple[list[float], list[i
     """The baseline plugin typing the same line: a plain PSM prompt on every keystroke."""
     from engine.types import GenerationRequest, StopPolicy
 
+    from context.window import BudgetSettings, cursor_window
+
     lines = path.read_text().split("\n")
     target = lines[line_no]
     indent = target[: len(target) - len(target.lstrip())]
-    before, after = "\n".join(lines[:line_no]) + "\n", "\n" + "\n".join(lines[line_no + 1 :])
     template, latencies, new_tokens = backend.template, [], []
     for end in range(len(indent), len(target) + 1):
-        prompt = f"{template.prefix}{before}{target[:end]}{template.suffix}{after}{template.middle}"
+        # The same prefix/suffix budgets as Cove, in the classic PSM order.
+        edited = lines[:line_no] + [target[:end]] + lines[line_no + 1 :]
+        window = cursor_window("\n".join(edited), line_no, end, BudgetSettings(), backend)
+        prompt = f"{template.prefix}{window.prefix}{window.line_prefix}{template.suffix}{window.suffix}{template.middle}"
         result = backend.submit(GenerationRequest(prompt=prompt, max_tokens=64, deadline_ms=120_000, stop=StopPolicy())).result()
         latencies.append(result.prefill_ms + result.generate_ms)
         new_tokens.append(result.tokens.new)
@@ -261,16 +265,23 @@ def run_bench(what: str, out: Path, quick: bool, settings, size: int | None = No
     backend = open_local_backend(settings.model)
     service = CompletionService(backend=backend, budgets=settings.budget, generation=settings.generation)
     wanted = {"quality", "latency"} if what == "all" else {what}
+    command = " ".join(["cove", "bench", what, "--out", str(out)] + (["--quick"] if quick else []))
     if "quality" in wanted:
         bench_quality(report, service, backend, quick, size)
+        _write(report, out, command)  # a long run leaves what it has measured so far
     if "latency" in wanted or "memory" in wanted:
         bench_latency(report, backend, quick)
+        _write(report, out, command)
     if "index" in wanted or what == "all":
         _bench_index(report, quick)
     backend.close()
-    plots = write_plots(report, out)
-    command = " ".join(["cove", "bench", what, "--out", str(out)] + (["--quick"] if quick else []))
-    text = report.markdown(command) + "".join(f"\n![{p}]({p})\n" for p in plots)
+    return _write(report, out, command, plots=True)
+
+
+def _write(report: Report, out: Path, command: str, plots: bool = False) -> Path:
+    """Write report.md and report.json (and the plots at the end)."""
+    names = write_plots(report, out) if plots else []
+    text = report.markdown(command) + "".join(f"\n![{p}]({p})\n" for p in names)
     (out / "report.md").write_text(text)
     (out / "report.json").write_text(json.dumps([row.__dict__ for row in report.rows], indent=2))
     return out / "report.md"
