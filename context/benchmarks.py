@@ -121,7 +121,9 @@ def santacoder_fim(
     for index, row in enumerate(rows):
         target = first_line(row["canonical_solution"]).strip()
         for name, fill in _fillers(backend, service):
-            text, ms = fill(row["prompt"], row["suffix"])
+            # The hole is a whole line: prompt + "\n" + middle + "\n" + suffix (the task's README).
+            text, ms = fill(row["prompt"] + "\n", "\n" + row["suffix"])
+            text = text.lstrip("\n")  # Qwen's harness: a leading newline means the second line
             score = scores[name]
             score.total += 1
             score.correct += first_line(text).strip() == target
