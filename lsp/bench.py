@@ -89,7 +89,7 @@ def bench_quality(report: Report, service, backend, quick: bool, size: int | Non
     report.rows.append(Row("SantaCoder FIM Python first-line EM (%)", santa["baseline"].rate, santa["cove"].rate))
     report.sections.append(
         f"Quality sample: {human['cove'].total} HumanEval rows, {santa['cove'].total} SantaCoder rows "
-        f"({'quick, seeded subset' if quick else 'full'}). Published SantaCoder Python EM for Qwen2.5-Coder-0.5B "
+        f"({'seeded subset' if quick or size else 'full'}). Published SantaCoder Python EM for Qwen2.5-Coder-0.5B "
         "base: 70.3 (ours is the instruct model at Q4_K_M)."
     )
     report.series["quality ms per example"] = {k: v.ms for k, v in human.items()}
