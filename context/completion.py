@@ -114,10 +114,13 @@ class CompletionService:
         use_context: bool = True,
         multiline: str | None = None,
         max_tokens: int | None = None,
+        window: CursorWindow | None = None,
     ) -> PreparedCompletion:
-        """Cut the window, gather context, render the prompt. Raises ValueError on a bad position."""
+        """Cut the window (unless the caller already did), gather context, render the prompt.
+
+        Raises ValueError on a bad position."""
         started = time.perf_counter()
-        window = cursor_window(text, line, character, self.budgets, self.backend)
+        window = window or cursor_window(text, line, character, self.budgets, self.backend)
         chunks: list[ContextChunk] = []
         if use_context and self.context_provider and self.budgets.context_tokens > 0:
             try:

@@ -7,7 +7,6 @@ model runs at all, and makes sure the newest request for a document wins.
 from __future__ import annotations
 
 import concurrent.futures
-import dataclasses
 import itertools
 import logging
 import threading
@@ -62,17 +61,6 @@ class CompletionSession:
             if entry is not None and (entry.speculative or not speculative_only):
                 entry.cancel.set()
 
-    def _cached(
-        self, text: str, line: int, character: int, request_id: str, started: float, *, uri: str
-    ) -> Completion | None:
-        window = cursor_window(text, line, character, self.service.budgets, self.service.backend)
-        rest = self.typed_ahead.lookup(
-            uri, line, window.line_prefix, text_key(window.prefix), text_key(window.suffix)
-        )
-        if rest is None:
-            return None
-        return self._instant(rest, "typed-ahead", started)
-
     def _instant(self, text: str, kind: str, started: float) -> Completion:
         backend = self.service.backend
         elapsed = (time.perf_counter() - started) * 1000
@@ -105,12 +93,14 @@ class CompletionSession:
         started = time.perf_counter()
         entry = self._supersede(uri, speculative)
         future: concurrent.futures.Future[Completion] = concurrent.futures.Future()
-        hit = self._cached(text, line, character, entry.request_id, started, uri=uri)
-        if hit is not None:
+        # One window per keystroke: the typed-ahead lookup and the prompt share it.
+        window = cursor_window(text, line, character, self.service.budgets, self.service.backend)
+        rest = self.typed_ahead.lookup(uri, line, window.line_prefix, text_key(window.prefix), text_key(window.suffix))
+        if rest is not None:
             self._done(uri, entry)
-            future.set_result(hit)
+            future.set_result(self._instant(rest, "typed-ahead", started))
             return entry.request_id, future, entry.cancel
-        prepared = self.service.prepare(text, path, line, character, cancel=entry.cancel, **options)
+        prepared = self.service.prepare(text, path, line, character, cancel=entry.cancel, window=window, **options)
         key = text_key(
             prepared.request.prompt, repr(prepared.request.stop), str(prepared.request.max_tokens)
         )
@@ -161,7 +151,3 @@ class CompletionSession:
         self.cancel_document(uri)
         self.typed_ahead.forget(uri)
 
-
-def with_cache_kind(completion: Completion, kind: str) -> Completion:
-    """A copy of `completion` labelled with the cache that produced it."""
-    return dataclasses.replace(completion, cache=kind)

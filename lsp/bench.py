@@ -104,6 +104,7 @@ class TypingRun:
     cache_kinds: list[str] = field(default_factory=list)
     floor_ms: list[float] = field(default_factory=list)
     cold_ms: float = 0.0
+    peak_rss_mb: float = 0.0
 
 
 def _parse_log(line: str) -> dict:
@@ -147,7 +148,7 @@ def simulate_typing(command: list[str], path: Path, line_no: int) -> TypingRun:
                 run.cache_kinds.append(fields["cache"])
                 run.new_tokens.append(int(fields.get("new", 0)))
         run.floor_ms = _floors(client.log_lines())
-        run.peak_rss_mb = _peak_rss_mb(client.proc.pid)  # type: ignore[attr-defined]
+        run.peak_rss_mb = _peak_rss_mb(client.proc.pid)
     finally:
         client.close()
     return run
@@ -209,7 +210,7 @@ def bench_latency(report: Report, backend, quick: bool) -> None:
         Row("keystroke latency p95 (ms)", percentile(base_ms[1:], 95), percentile(warm, 95), lower_is_better=True),
         Row("tokens re-evaluated per keystroke (mean)", statistics.mean(base_tokens[1:] or [0]), statistics.mean(run.new_tokens[1:] or [0]), lower_is_better=True),
         Row("cold first suggestion (ms)", base_ms[0], run.cold_ms, lower_is_better=True),
-        Row("peak server RSS (MB)", None, run.peak_rss_mb),  # type: ignore[attr-defined]
+        Row("peak server RSS (MB)", None, run.peak_rss_mb),
     ]
     floor = statistics.mean(run.floor_ms) if run.floor_ms else 0.0
     misses = [lat for lat, kind in zip(run.latencies, run.cache_kinds) if kind == "miss"]

@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+from lsp.backends import open_backend
 from lsp.settings import CoveSettings, parse_settings
 
 log = logging.getLogger("cove")
@@ -106,13 +107,6 @@ def load_cli_settings(args: argparse.Namespace) -> CoveSettings:
     for problem in problems + more:
         print(f"cove: warning: {problem}", file=sys.stderr)
     return settings
-
-
-def open_backend(settings: CoveSettings):
-    """Load the model (or connect the server) the settings name; errors carry the fix."""
-    from lsp.backends import open_backend as open_configured
-
-    return open_configured(settings)
 
 
 def cmd_complete(args: argparse.Namespace) -> int:
