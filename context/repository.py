@@ -226,12 +226,17 @@ class Repositories:
         # there with $/progress; the default builds it on a background thread.
         self.on_open = on_open or _build_in_background
         self._open: dict[Path, RepositoryContext] = {}
+        self._roots: dict[Path, Path] = {}
         self._lock = threading.Lock()
 
     def for_path(self, path: str | Path) -> tuple[RepositoryContext, bool]:
         """The context of the repository holding `path`, and whether it was just opened
         (then the caller should `build()` it, e.g. in the background with progress)."""
-        root = find_root(path)
+        folder = Path(path).resolve()
+        folder = folder if folder.is_dir() else folder.parent
+        root = self._roots.get(folder)
+        if root is None:  # `git rev-parse` once per folder, not on every keystroke
+            root = self._roots[folder] = find_root(folder)
         with self._lock:
             repo = self._open.get(root)
             if repo is not None:
