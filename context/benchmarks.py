@@ -11,14 +11,19 @@ import gzip
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from context.completion import CompletionService
+from context.evaluate import Position, choose_positions, edit_similarity, evaluate_position
+from context.repository import RepositoryContext
+from context.window import BudgetSettings, cursor_window
 from engine.backend import Backend
 from engine.types import GenerationRequest, StopPolicy
 
@@ -33,6 +38,18 @@ class Score:
     correct: int = 0
     similarity: float = 0.0
     ms: list[float] = field(default_factory=list)
+
+    def add(self, item: dict) -> None:
+        """Count one measured item (`ok`, `ms`, optional `similarity`)."""
+        self.total += 1
+        self.correct += bool(item["ok"])
+        self.similarity += item.get("similarity", 0.0)
+        self.ms.append(item["ms"])
+
+    @property
+    def mean_similarity(self) -> float:
+        """Mean edit similarity (0-1)."""
+        return self.similarity / self.total if self.total else 0.0
 
     @property
     def rate(self) -> float:
@@ -80,7 +97,7 @@ def run_program(program: str, timeout: float = 5.0) -> bool:
         try:
             done = subprocess.run(
                 [sys.executable, "-I", "-c", guard + f"exec(compile(open({str(script)!r}).read(), 'check.py', 'exec'))"],
-                cwd=scratch, env=env, capture_output=True, timeout=timeout,
+                cwd=scratch, env=env, capture_output=True, timeout=timeout, check=False,
             )
         except subprocess.TimeoutExpired:
             return False
@@ -92,63 +109,161 @@ def first_line(text: str) -> str:
     return text.split("\n", 1)[0]
 
 
+class Ledger:
+    """Finished items of a run, one JSON line each in `items.jsonl`: a stopped run resumes.
+
+    `resume=False` starts the file afresh; with `resume=True` items already measured (same
+    key) are read back instead of measured again.
+    """
+
+    def __init__(self, path: Path | None = None, resume: bool = False):
+        self.path = path
+        self.items: dict[str, dict] = {}
+        if path is None:
+            return
+        if resume and path.exists():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                try:
+                    item = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line cut short by a killed run
+                self.items[item.get("key", "")] = item
+        else:
+            path.write_text("", encoding="utf-8")
+
+    def measure(self, key: str, run: Callable[..., dict], *args: Any) -> dict:
+        """The item for `key`: read back, or `run(*args)` measured now and appended."""
+        if key in self.items:
+            return self.items[key]
+        item = {"key": key, **run(*args)}
+        self.items[key] = item
+        if self.path is not None:
+            with self.path.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(item) + "\n")
+        return item
+
+
+def _row_order(name: str) -> tuple[int, int, str]:
+    """Rows of one problem together, by line: consecutive prompts then share their start
+    (the KV cache's prefix reuse), which halves a full run."""
+    numbers = [int(n) for n in re.findall(r"\d+", name)]
+    return (numbers[0] if numbers else 0, numbers[-1] if len(numbers) > 1 else 0, name)
+
+
 def humaneval_single_line(
-    data_dir: Path, backend: Backend, service: CompletionService, size: int | None, progress: Progress | None = None
+    data_dir: Path,
+    backend: Backend,
+    service: CompletionService,
+    size: int | None,
+    progress: Progress | None = None,
+    ledger: Ledger | None = None,
 ) -> dict[str, Score]:
     """pass@1 (greedy) on HumanEval single-line infilling, baseline and Cove."""
     rows = sample(load_jsonl_gz(data_dir / "HumanEval-SingleLineInfilling.jsonl.gz"), size)
+    rows.sort(key=lambda row: _row_order(row["task_id"]))
+    ledger = ledger or Ledger()
     scores = {"baseline": Score(), "cove": Score()}
     for index, row in enumerate(rows):
         for name, fill in _fillers(backend, service):
-            text, ms = fill(row["prompt"], row["suffix"])
-            line = first_line(text)
-            program = f"{row['prompt']}{line}\n{row['suffix']}\n{row['test']}\ncheck({row['entry_point']})\n"
-            score = scores[name]
-            score.total += 1
-            score.correct += run_program(program)
-            score.ms.append(ms)
+            scores[name].add(ledger.measure(f"humaneval/{row['task_id']}/{name}", _humaneval_item, fill, row))
         if progress:
             progress(index + 1, len(rows), "humaneval")
     return scores
 
 
 def santacoder_fim(
-    data_dir: Path, backend: Backend, service: CompletionService, size: int | None, progress: Progress | None = None
+    data_dir: Path,
+    backend: Backend,
+    service: CompletionService,
+    size: int | None,
+    progress: Progress | None = None,
+    ledger: Ledger | None = None,
 ) -> dict[str, Score]:
     """First-line exact match on the SantaCoder FIM task (Python rows)."""
     rows = sample(load_jsonl_gz(data_dir / "santacoder-fim-task-python.jsonl.gz"), size)
+    rows.sort(key=lambda row: _row_order(row["name"]))
+    ledger = ledger or Ledger()
     scores = {"baseline": Score(), "cove": Score()}
     for index, row in enumerate(rows):
-        target = first_line(row["canonical_solution"]).strip()
         for name, fill in _fillers(backend, service):
-            # The hole is a whole line: prompt + "\n" + middle + "\n" + suffix (the task's README).
-            text, ms = fill(row["prompt"] + "\n", "\n" + row["suffix"])
-            text = text.lstrip("\n")  # Qwen's harness: a leading newline means the second line
-            score = scores[name]
-            score.total += 1
-            score.correct += first_line(text).strip() == target
-            score.similarity += edit_similarity(first_line(text).strip(), target)
-            score.ms.append(ms)
+            scores[name].add(ledger.measure(f"santacoder/{row['name']}/{name}", _santacoder_item, fill, row))
         if progress:
             progress(index + 1, len(rows), "santacoder")
     return scores
 
 
+def repository_next_line(
+    roots: list[Path],
+    backend: Backend,
+    services: Callable[[RepositoryContext], dict[str, tuple[CompletionService, bool]]],
+    per_repo: int,
+    progress: Progress | None = None,
+    ledger: Ledger | None = None,
+) -> dict[str, Score]:
+    """Next-line exact match and edit similarity on real repositories, at the start of
+    lines that use a name defined in another file (`context.evaluate.choose_positions`).
+
+    `services(repo)` names Cove's pipelines for one repository, each with whether it uses
+    context; the naive baseline runs beside them on the same window budgets.
+    """
+    ledger = ledger or Ledger()
+    scores: dict[str, Score] = {"baseline": Score()}
+    plan = []
+    for root in roots:
+        repo = RepositoryContext.open(root, tokenizer=backend)
+        repo.build()
+        plan.append((repo, choose_positions(repo, per_repo, seed=0)))
+    total, done = sum(len(p) for _, p in plan), 0
+    for repo, positions in plan:
+        pipelines = services(repo)
+        budgets = next(iter(pipelines.values()))[0].budgets
+        for pos in positions:
+            where = f"repo/{repo.root.name}/{pos.path}:{pos.line + 1}"
+            scores["baseline"].add(ledger.measure(f"{where}/baseline", _naive_line, backend, repo, pos, budgets))
+            for name, (service, use_context) in pipelines.items():
+                item = ledger.measure(f"{where}/{name}", _cove_line, service, repo, pos, use_context)
+                scores.setdefault(name, Score()).add(item)
+            done += 1
+            if progress:
+                progress(done, total, "repos")
+        repo.close()
+    return scores
+
+
+def _humaneval_item(fill: Callable[[str, str], tuple[str, float]], row: dict) -> dict:
+    """One HumanEval row: fill the hole, run the row's tests on the program."""
+    text, ms = fill(row["prompt"], row["suffix"])
+    line = first_line(text)
+    program = f"{row['prompt']}{line}\n{row['suffix']}\n{row['test']}\ncheck({row['entry_point']})\n"
+    return {"got": line, "ok": run_program(program), "ms": round(ms, 1)}
+
+
+def _santacoder_item(fill: Callable[[str, str], tuple[str, float]], row: dict) -> dict:
+    """One SantaCoder row: the first line against the canonical one."""
+    target = first_line(row["canonical_solution"]).strip()
+    # The hole is a whole line: prompt + "\n" + middle + "\n" + suffix (the README).
+    text, ms = fill(row["prompt"] + "\n", "\n" + row["suffix"])
+    got = first_line(text.lstrip("\n")).strip()  # Qwen's harness: skip a leading newline
+    return {"got": got, "ok": got == target, "similarity": round(edit_similarity(got, target), 4), "ms": round(ms, 1)}
+
+
+def _cove_line(service: CompletionService, repo: RepositoryContext, pos: Position, use_context: bool) -> dict:
+    """Cove at one repository position (`context.evaluate.evaluate_position`)."""
+    item = evaluate_position(service, repo, pos, use_context)
+    return {"got": item["got"], "ok": item["exact"], "similarity": item["edit_similarity"],
+            "ms": item["total_ms"], "context_ms": item["context_ms"], "chunks": item["chunks"]}
+
+
+def _naive_line(backend: Backend, repo: RepositoryContext, pos: Position, budgets: BudgetSettings) -> dict:
+    """The baseline at one repository position: the same window, a plain PSM prompt."""
+    lines = (repo.root / pos.path).read_text(encoding="utf-8").split("\n")
+    lines[pos.line] = lines[pos.line][: pos.column]
+    window = cursor_window("\n".join(lines), pos.line, pos.column, budgets, backend)
+    text, ms = naive_completion(backend, window.prefix + window.line_prefix, window.suffix)
+    got = first_line(text).strip()
+    return {"got": got, "ok": got == pos.target, "similarity": round(edit_similarity(got, pos.target), 4), "ms": round(ms, 1)}
+
+
 def _fillers(backend: Backend, service: CompletionService) -> Iterator[tuple[str, Callable[[str, str], tuple[str, float]]]]:
     yield "baseline", lambda prefix, suffix: naive_completion(backend, prefix, suffix)
     yield "cove", lambda prefix, suffix: cove_completion(service, prefix, suffix)
-
-
-def edit_similarity(a: str, b: str) -> float:
-    """1 - Levenshtein distance / longer length (1.0 for identical strings)."""
-    if a == b:
-        return 1.0
-    if not a or not b:
-        return 0.0
-    previous = list(range(len(b) + 1))
-    for i, char_a in enumerate(a, start=1):
-        current = [i]
-        for j, char_b in enumerate(b, start=1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b)))
-        previous = current
-    return 1.0 - previous[-1] / max(len(a), len(b))

@@ -341,11 +341,15 @@ def build_parser() -> argparse.ArgumentParser:
     hook.set_defaults(func=cmd_install_hook)
 
     bench = sub.add_parser("bench", help="benchmarks: Cove against the naive FIM baseline")
-    bench.add_argument("what", choices=["quality", "latency", "index", "memory", "all"])
+    bench.add_argument("what", nargs="+", choices=["quality", "latency", "index", "memory", "all"], help="one or more benchmarks")
     common(bench)
     bench.add_argument("--out", default="bench-report", help="folder for report.md and plots")
     bench.add_argument("--quick", action="store_true", help="a fixed seeded subset, for development")
-    bench.add_argument("--size", type=int, help="rows per quality task (overrides --quick/full)")
+    bench.add_argument("--size", type=int, help="rows per quality task, a seeded subset (overrides --quick/full)")
+    bench.add_argument("--positions", type=int, help="positions per repository (default 5 with --quick, else 20)")
+    bench.add_argument("--repos", help="TOML list of real repositories (default: the shipped context/bench_repos.toml)")
+    bench.add_argument("--no-context", action="store_true", help="skip the with-context pipeline on repositories")
+    bench.add_argument("--resume", action="store_true", help="keep items already measured in OUT/items.jsonl")
     bench.set_defaults(func=cmd_bench)
 
     serve = sub.add_parser("serve", help="run the language server on stdio")
@@ -358,10 +362,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """Run benchmarks and print where the report went."""
-    from lsp.bench import run_bench
+    from lsp.bench import BenchOptions, run_bench
 
     settings = load_cli_settings(args)
-    path = run_bench(args.what, Path(args.out), args.quick, settings, size=args.size)
+    options = BenchOptions(quick=args.quick, size=args.size, positions=args.positions, repos=Path(args.repos) if args.repos else None,
+                           no_context=args.no_context, resume=args.resume)
+    from context.benchrepos import RepoFetchError
+
+    try:
+        path = run_bench(args.what, Path(args.out), settings, options, command=shlex.join(["cove", *sys.argv[1:]]))
+    except (RepoFetchError, FileNotFoundError) as error:
+        raise UsageError(str(error)) from error
     print(path)
     return 0
 

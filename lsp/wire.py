@@ -11,6 +11,7 @@ import queue
 import subprocess
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 
@@ -65,9 +66,12 @@ class WireClient:
                 return message
         raise TimeoutError(f"no answer to {method} within {timeout}s")
 
-    def initialize(self, options: dict | None = None, timeout: float = 300) -> dict:
-        """initialize + initialized, then wait until the model is ready."""
-        result = self.request("initialize", {"capabilities": {"window": {"workDoneProgress": True}}, "processId": None, "initializationOptions": options or {}})
+    def initialize(self, options: dict | None = None, timeout: float = 300, root: Path | None = None) -> dict:
+        """initialize + initialized (with `root` as the workspace), then wait until the model is ready."""
+        params = {"capabilities": {"window": {"workDoneProgress": True}}, "processId": None, "initializationOptions": options or {}}
+        if root is not None:
+            params["rootUri"] = root.resolve().as_uri()
+        result = self.request("initialize", params)
         self.notify("initialized", {})
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
