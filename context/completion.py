@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from context.syntax import language_for, should_complete_multiline
 from context.window import BudgetSettings, CursorWindow, cursor_window
 from engine.backend import Backend
-from engine.postprocess import postprocess
+from engine.postprocess import align_to_cursor, postprocess
 from engine.settings import GenerationSettings
 from engine.stops import block_indent
-from engine.templates import render_prompt
+from engine.templates import continued_line, healed_tail, render_prompt
 from engine.types import ContextChunk, FimInput, GenerationRequest, GenerationResult, StopPolicy, Timings, TokenCounts
 
 log = logging.getLogger(__name__)
@@ -103,6 +103,11 @@ class CompletionService:
     context_provider: ContextProvider | None = None
     display_path: Callable[[str], str] | None = None  # the path a prompt shows (repo-relative)
 
+    @property
+    def layout(self) -> str:
+        """The prompt layout: the configured one, or psm for a backend that cannot heal."""
+        return self.generation.layout if getattr(self.backend, "heals", False) else "psm"
+
     def prepare(
         self,
         text: str,
@@ -144,7 +149,8 @@ class CompletionService:
             indent=block_indent(window.line_prefix, window.previous_line) if is_multi else 0,
         )
         request = GenerationRequest(
-            prompt=render_prompt(self.backend.template, fim, self.generation.layout),
+            prompt=render_prompt(self.backend.template, fim, self.layout),
+            heal=healed_tail(self.backend.template, fim, self.layout),
             max_tokens=max_tokens or self.generation.max_tokens,
             deadline_ms=self.generation.deadline_ms,
             stop=stop,
@@ -165,8 +171,9 @@ class CompletionService:
     def finish(self, prepared: PreparedCompletion, result: GenerationResult, started: float) -> Completion:
         """Post-process the raw generation into the suggestion."""
         window = prepared.window
+        continued = continued_line(self.backend.template, prepared.fim, self.layout)
         text = postprocess(
-            result.text,
+            align_to_cursor(result.text, continued, window.line_prefix),
             line_prefix=window.line_prefix,
             suffix=window.suffix,
             previous_line=window.previous_line,

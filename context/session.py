@@ -101,8 +101,9 @@ class CompletionSession:
             future.set_result(self._instant(rest, "typed-ahead", started))
             return entry.request_id, future, entry.cancel
         prepared = self.service.prepare(text, path, line, character, cancel=entry.cancel, window=window, **options)
+        # The line prefix too: the prompt leaves trailing blanks out, the answer does not.
         key = text_key(
-            prepared.request.prompt, repr(prepared.request.stop), str(prepared.request.max_tokens)
+            prepared.request.prompt, repr(prepared.request.stop), str(prepared.request.max_tokens), window.line_prefix
         )
         cached = self.results.get(key)
         if cached is not None:

@@ -20,6 +20,9 @@ class Backend(Protocol):
 
     template: FimTemplate
     model_name: str
+    # True when generation can be forced to start with `GenerationRequest.heal` (token
+    # healing); a backend without it gets the classic psm prompt, which needs none.
+    heals: bool
 
     def count_tokens(self, text: str) -> int:
         """Tokens `text` costs with this model's tokenizer."""

@@ -8,6 +8,7 @@ kept in the KV cache (and reported).
 
 from __future__ import annotations
 
+import bisect
 import concurrent.futures
 import contextlib
 import ctypes
@@ -58,9 +59,9 @@ class ModelWorker:
         """Queue `fn(*args, **kwargs)` on the model thread."""
         return self._pool.submit(fn, *args, **kwargs)
 
-    def shutdown(self) -> None:
-        """Stop accepting work; pending calls still run."""
-        self._pool.shutdown(wait=False, cancel_futures=True)
+    def shutdown(self, wait: bool = False) -> None:
+        """Stop accepting work and drop queued calls; `wait` for the running one to end."""
+        self._pool.shutdown(wait=wait, cancel_futures=True)
 
 
 def common_prefix_length(cached: np.ndarray, tokens: list[int]) -> int:
@@ -74,6 +75,8 @@ def common_prefix_length(cached: np.ndarray, tokens: list[int]) -> int:
 
 class LocalBackend:
     """llama-cpp-python in-process, greedy decoding, KV prefix reuse."""
+
+    heals = True  # decoding is ours: the healed word is forced token by token
 
     def __init__(
         self,
@@ -119,6 +122,10 @@ class LocalBackend:
         self.model_name = self.model_path.name
         self._special_stop_ids = self._collect_stop_ids()
         self._token_cache: dict[str, int] = {}
+        self._vocab_sorted: tuple[list[bytes], np.ndarray] | None = None
+        self._vocab_by_text: dict[bytes, list[int]] = {}
+        self._closed = False
+        self.worker.submit(self._healing_tokens, b" ")  # index the vocabulary before requests
 
     # -- vocabulary -------------------------------------------------------------------------
 
@@ -198,12 +205,31 @@ class LocalBackend:
             llm.eval(tokens[start : start + self.batch_size])
         return reused, ""
 
-    def _next_token(self) -> int:
-        """Greedy choice from the last evaluated position's logits."""
+    def _next_token(self, allowed: np.ndarray | None = None) -> int:
+        """Greedy choice from the last evaluated position's logits (among `allowed` ids)."""
         logits_ptr = self._llama_cpp.llama_get_logits_ith(self.llm._ctx.ctx, -1)
         n_vocab = self.llm.n_vocab()
         logits = np.ctypeslib.as_array(ctypes.cast(logits_ptr, ctypes.POINTER(ctypes.c_float)), shape=(n_vocab,))
+        if allowed is not None and len(allowed):
+            return int(allowed[np.argmax(logits[allowed])])
         return int(np.argmax(logits))
+
+    def _healing_tokens(self, pending: bytes) -> np.ndarray:
+        """Ids whose text starts with `pending` or is a start of it (token healing)."""
+        if self._vocab_sorted is None:  # built once, on the first healed request (~0.5 s)
+            texts = [(self.llm.detokenize([i], special=False), i) for i in range(self.llm.n_vocab())]
+            ordered = sorted((t, i) for t, i in texts if t)
+            self._vocab_sorted = ([t for t, _ in ordered], np.array([i for _, i in ordered], dtype=np.int64))
+            self._vocab_by_text = {}
+            for text, token in ordered:
+                self._vocab_by_text.setdefault(text, []).append(token)
+        texts, ids = self._vocab_sorted
+        low = bisect.bisect_left(texts, pending)
+        high = low
+        while high < len(texts) and texts[high].startswith(pending):
+            high += 1
+        shorter = [t for k in range(1, len(pending)) for t in self._vocab_by_text.get(pending[:k], [])]
+        return np.concatenate([ids[low:high], np.array(shorter, dtype=np.int64)])
 
     def _generate(self, request: GenerationRequest, queued_at: float) -> GenerationResult:
         deadline = queued_at + request.deadline_ms / 1000
@@ -237,12 +263,18 @@ class LocalBackend:
         lib, vocab = self._llama_cpp, self._vocab
         raw = b""
         text = ""
+        pending = request.heal.encode("utf-8")  # healed text still to be written
         for generated in range(request.max_tokens):
-            token = self._next_token()
+            token = self._next_token(self._healing_tokens(pending) if pending else None)
             if lib.llama_vocab_is_eog(vocab, token) or token in self._special_stop_ids:
                 return text, "eos", generated
-            raw += self.llm.detokenize([token], special=False)
+            piece = self.llm.detokenize([token], special=False)
+            raw += piece
             text = raw.decode("utf-8", errors="ignore")
+            pending = b"" if piece.startswith(pending) else pending[len(piece) :]
+            if pending:  # no stop rule applies inside the healed word
+                self.llm.eval([token])
+                continue
             decision = check_stop(text, request.stop)
             if decision.reason:
                 return text[: decision.keep], decision.reason, generated + 1
@@ -302,8 +334,11 @@ class LocalBackend:
         }
 
     def close(self) -> None:
-        """Stop the worker and free the model."""
-        self.worker.shutdown()
+        """Stop the worker and free the model (once; freeing it under a running call crashes)."""
+        if self._closed:
+            return
+        self._closed = True
+        self.worker.shutdown(wait=True)
         with contextlib.suppress(Exception):
             self.llm.close()
 

@@ -84,6 +84,24 @@ def _balance_brackets(text: str, line_prefix: str) -> str:
     return text if bad is None else text[:bad]
 
 
+def align_to_cursor(text: str, continued: str, line_prefix: str) -> str:
+    """The model's text, which continues the line text `continued`
+    (`engine.templates.continued_line`), as the text to insert at the cursor, where the
+    line holds `line_prefix`.
+
+    The prompt may lack the line's last word (token healing): the model writes it again
+    and it is cut here. On a line of indentation only, the code goes where the cursor is
+    whatever indentation the model chose. A text that does not continue what the line
+    holds (a backend that cannot force the healed word) is no suggestion.
+    """
+    line = continued + text
+    if line.startswith(line_prefix):
+        return line[len(line_prefix) :]
+    if not line_prefix.strip():
+        return line.lstrip(" \t")
+    return ""
+
+
 def postprocess(
     text: str,
     *,

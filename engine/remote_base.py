@@ -58,6 +58,7 @@ class RemoteBackend:
 
     kind = "remote"
     path = ""
+    heals = False  # a server samples on its own: no forced start, so the psm prompt
 
     def __init__(
         self,

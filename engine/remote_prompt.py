@@ -173,10 +173,14 @@ def parse_prompt(template: FimTemplate, prompt: str) -> FimInput | None:
     if middle < 0:
         return None
     chunks, path, repo, loose = _parse_header(template, prompt[:start])
+    prefix, line_prefix = loose + prompt[start + len(template.prefix) : hole], prompt[middle + len(template.middle) :]
+    if line_prefix.startswith("\n"):  # the stable layout's newline, moved after the middle marker
+        prefix, line_prefix = prefix + "\n", line_prefix[1:]
     return FimInput(
-        prefix=loose + prompt[start + len(template.prefix) : hole],
+        prefix=prefix,
         suffix=prompt[hole + len(template.suffix) : middle],
-        line_prefix=prompt[middle + len(template.middle) :],
+        line_prefix=line_prefix,
+        healed=True,
         path=path,
         repo_name=repo,
         chunks=chunks,

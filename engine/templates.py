@@ -6,6 +6,7 @@ The prompt is rendered as text and tokenized with `special=True`; llama-cpp-pyth
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -131,21 +132,67 @@ def _comment_chunk(chunk: ContextChunk) -> str:
 def render_prompt(template: FimTemplate, fim: FimInput, layout: str = "stable") -> str:
     """Render the FIM prompt.
 
-    "stable" (default): [context][prefix marker + file up to the cursor's line][suffix
-    marker + rest of the cursor's line and after][middle marker + cursor line up to the
-    cursor]. Typing inside a line changes only the tail, so the KV cache keeps everything
-    before it. "psm": the classic layout, the cursor line's text ends the prefix (every
-    keystroke then re-evaluates the suffix).
+    "stable" (default): [context][prefix marker + file up to the end of the line before the
+    cursor's][suffix marker + rest of the cursor's line and after][middle marker + newline +
+    cursor line up to the cursor] (see `middle_seed`). Typing inside a line changes only the
+    tail, so the KV cache keeps everything before it. "psm": the classic layout, the cursor
+    line's text ends the prefix (every keystroke then re-evaluates the suffix).
     """
     header = _repo_header(template, fim) if fim.chunks else ""
     if not template.has_fim:
-        return header + fim.prefix + fim.line_prefix
+        return header + fim.prefix + middle_seed(template, fim, layout)
     if layout == "psm":
         return (
             f"{header}{template.prefix}{fim.prefix}{fim.line_prefix}{template.suffix}{fim.suffix}"
             f"{template.middle}"
         )
-    return (
-        f"{header}{template.prefix}{fim.prefix}{template.suffix}{fim.suffix}"
-        f"{template.middle}{fim.line_prefix}"
-    )
+    prefix = fim.prefix.removesuffix("\n")
+    return f"{header}{template.prefix}{prefix}{template.suffix}{fim.suffix}{template.middle}{middle_seed(template, fim, layout)}"
+
+
+HEALED_TAIL = re.compile(r"\s*[^\s\w]?\w*$")
+
+
+def split_cursor_line(line_prefix: str) -> tuple[str, str]:
+    """(what the prompt keeps of the cursor's line, the tail left for the model to write).
+
+    The tail is the line's last word with the blank or mark before it (` Fal`, `.ba`,
+    `(`): in the finished line it belongs to a longer token, and a prompt that ends in
+    the middle of one makes the model treat the word as complete (`return Fal`). A line
+    of indentation only is left out whole: the model writes the indentation itself.
+    """
+    if not line_prefix.strip():
+        return "", ""
+    match = HEALED_TAIL.search(line_prefix)
+    start = match.start() if match else len(line_prefix)
+    return line_prefix[:start], line_prefix[start:]
+
+
+def middle_seed(template: FimTemplate, fim: FimInput, layout: str = "stable") -> str:
+    """The text the prompt ends with on the cursor's line; the model continues from there.
+
+    Measured on the embedded model (SantaCoder FIM rows cut as an editor sees them): a
+    prefix that ends with a newline makes the model skip or repeat lines, so the newline
+    before the cursor's line moves after the middle marker; and the line's last word is
+    left for the model to write (`split_cursor_line`, token healing). `align_to_cursor`
+    turns the model's text back into an insertion at the cursor. "" for the psm layout,
+    whose prompt ends with the middle marker.
+    """
+    if template.has_fim and layout == "psm":
+        return ""
+    newline = "\n" if template.has_fim and fim.prefix.endswith("\n") else ""
+    return newline + (fim.line_prefix if fim.healed else split_cursor_line(fim.line_prefix)[0])
+
+
+def healed_tail(template: FimTemplate, fim: FimInput, layout: str = "stable") -> str:
+    """The text the generation must start with: the cursor line's tail `middle_seed` left out."""
+    if (template.has_fim and layout == "psm") or fim.healed:
+        return ""
+    return split_cursor_line(fim.line_prefix)[1]
+
+
+def continued_line(template: FimTemplate, fim: FimInput, layout: str = "stable") -> str:
+    """The cursor line's text that the model's output continues (for `align_to_cursor`)."""
+    if template.has_fim and layout == "psm":
+        return fim.line_prefix  # the classic prompt holds the whole line up to the cursor
+    return middle_seed(template, fim, layout).removeprefix("\n")

@@ -46,6 +46,7 @@ class FimInput:
     path: str = ""
     repo_name: str = ""
     chunks: tuple[ContextChunk, ...] = ()
+    healed: bool = False  # `line_prefix` already lacks its healed tail (a parsed prompt)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,6 +70,9 @@ class GenerationRequest:
     cancel: threading.Event = field(default_factory=threading.Event, compare=False)
     temperature: float = 0.0
     request_id: str = ""
+    # Token healing: text the prompt left out that the generation must start with (a
+    # backend that can constrain decoding forces it and returns it as part of the text).
+    heal: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)

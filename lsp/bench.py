@@ -211,14 +211,13 @@ def run_bench(what: str | list[str], out: Path, settings, options: BenchOptions 
         if "latency" in wanted:
             bench_latency(report, backend, options.quick)
             _write(report, out, command)
-        backend.close()  # the memory and index runs measure a server / index of their own
-        if wanted & {"index", "memory"}:
-            root = _index_root(options)
-            if "index" in wanted:
-                _bench_index(report, root, backend)
-                _write(report, out, command)
-            if "memory" in wanted:
-                bench_memory(report, root)
+        root = _index_root(options) if wanted & {"index", "memory"} else None
+        if root and "index" in wanted:
+            _bench_index(report, root, backend)  # budgets counted with the model's tokenizer
+            _write(report, out, command)
+        backend.close()  # the memory run measures a server of its own
+        if root and "memory" in wanted:
+            bench_memory(report, root)
     finally:
         backend.close()
     return _write(report, out, command, plots=True)

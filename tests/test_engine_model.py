@@ -44,6 +44,21 @@ def test_circle_area_and_prefix_reuse(backend):
     assert third.tokens.reused >= third.tokens.prompt - 3, third.tokens
 
 
+def test_token_healing_finishes_the_word_being_typed(backend):
+    """Mid-word and after a blank, the model writes the rest of the word, not a new one."""
+    service = CompletionService(backend=backend, generation=PATIENT)
+    source = "def is_small(x):\n    if x < 3:\n        return Tru\n    return False\n"
+    healed = service.complete(source, "small.py", 2, len("        return Tru"), multiline="never")
+    assert healed.text == "e", healed
+    # One more character of the same word: the prompt is the same, all of it reused.
+    shorter = service.complete(source.replace("return Tru", "return Tr"), "small.py", 2, len("        return Tr"), multiline="never")
+    assert shorter.text == "ue" and shorter.tokens.reused >= shorter.tokens.prompt - 1, shorter
+    # After "return " the answer starts with the word, not with a second blank.
+    spaced = source.replace("return Tru", "return ")
+    after_blank = service.complete(spaced, "small.py", 2, len("        return "), multiline="never")
+    assert after_blank.text.startswith("True"), after_blank
+
+
 def test_cancel_event_stops_generation(backend):
     service = CompletionService(backend=backend, generation=PATIENT)
     future = service.submit("def long_function():\n    ", "x.py", 1, 4, multiline="always", max_tokens=400)

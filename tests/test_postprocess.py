@@ -1,4 +1,4 @@
-from engine.postprocess import postprocess
+from engine.postprocess import align_to_cursor, postprocess
 
 
 def pp(text, line_prefix="", suffix="", previous_line=""):
@@ -49,3 +49,17 @@ def test_leaked_special_token_removed():
 
 def test_completion_that_equals_next_line_dropped():
     assert pp("return x", line_prefix="    ", suffix="\n    return x\n") == ""
+
+
+def test_align_cuts_what_the_line_already_holds():
+    # The prompt ended "\n    x =" (the blank after `=` healed); the model wrote " 5".
+    assert align_to_cursor("5", "    x = ", "    x = ") == "5"  # the psm layout: the whole line
+    assert align_to_cursor(" 5", "    x =", "    x = ") == "5"
+    assert align_to_cursor(" False", "        return", "        return Fal") == "se"
+    # An indentation-only line: the model writes the indentation itself.
+    assert align_to_cursor("    return y", "", "    ") == "return y"
+    assert align_to_cursor("        return y", "", "    ") == "    return y"  # deeper: kept
+    assert align_to_cursor("return y", "", "    ") == "return y"  # shallower: at the cursor
+    assert align_to_cursor("  return y\n  z", "", "") == "  return y\n  z"  # column 0
+    # A backend that could not force the healed word wrote another: no suggestion.
+    assert align_to_cursor(" True", "        return", "        return Fal") == ""

@@ -9,6 +9,8 @@ llama.cpp's own llama-server when its binary is available.
 
 from __future__ import annotations
 
+import dataclasses
+
 import http.client
 import json
 import logging
@@ -44,7 +46,7 @@ from engine.remote_prompt import (
 )
 from engine.settings import GenerationSettings
 from engine.stops import check_stop
-from engine.templates import PLAIN, QWEN, STARCODER, TEMPLATES, render_prompt
+from engine.templates import PLAIN, QWEN, STARCODER, TEMPLATES, render_prompt, split_cursor_line
 from engine.types import CompletionError, ContextChunk, FimInput, GenerationRequest, StopPolicy
 
 SECRET = "ghp_" + "R2d2C3po" * 4 + "Bb8x"  # assembled so no literal looks like a real token
@@ -176,7 +178,8 @@ def test_parse_prompt_inverts_render_prompt(template):
     prompt = render_prompt(template, FIM)
     parsed = parse_prompt(template, prompt)
     assert parsed is not None
-    assert (parsed.line_prefix, parsed.suffix) == (FIM.line_prefix, FIM.suffix)
+    # The line's last word is healed: the prompt (and so its parse) leaves it out.
+    assert (parsed.line_prefix, parsed.suffix) == (split_cursor_line(FIM.line_prefix)[0], FIM.suffix)
     if template.file_sep:
         assert render_prompt(template, parsed) == prompt
         assert parsed.prefix == FIM.prefix
@@ -498,9 +501,10 @@ def test_infill_wire_format(stub_server):
         )
         bodies = [body for path, body, _ in stub.requests if path == "/infill"]
         body = bodies[0]
+        # The line's trailing blank is left for the model to write (token healing).
         assert (body["input_prefix"], body["prompt"], body["input_suffix"]) == (
             "def f():\n",
-            "    return ",
+            "    return",
             "\n\nprint(f())\n",
         )
         assert body["input_extra"] == [
@@ -1015,18 +1019,23 @@ def test_remote_completion_matches_local_and_hides_secrets(backend, openai_serve
         path="config/settings.py", text=f"GITHUB_TOKEN = '{SECRET}'\n", source="test"
     )
     provider = lambda text, path, window, budget: [secret_chunk]
+    clean_chunk = dataclasses.replace(secret_chunk, text=scrub_text(secret_chunk.text))
+    scrubbed = lambda text, path, window, budget: [clean_chunk]
     remote = open_remote_backend(
         BackendSettings(type="openai", url=openai_server.url, timeout_ms=LONG_MS), scrub=scrub_text
     )
     try:
         assert remote.template.name == backend.template.name == "qwen2.5-coder"
         lines = SOURCE.split("\n")
-        for line, character in ((11, 4), (4, 8)):
+        for line, character in ((11, 4), (7, 0)):
             # A generous deadline: on a busy machine a deadline cut would differ between the two.
-            generation = GenerationSettings(max_tokens=32, deadline_ms=300000)
+            # The psm layout on both sides: a remote server cannot force a healed word, so it
+            # always gets that layout; the local backend is asked for the same prompt.
+            generation = GenerationSettings(max_tokens=32, deadline_ms=300000, layout="psm")
             budgets = BudgetSettings(context_tokens=256)  # the provider's chunk goes in the prompt
+            # The local side sees the chunk as the server will (scrubbed): the same prompt.
             local_service = CompletionService(
-                backend=backend, budgets=budgets, generation=generation, context_provider=provider
+                backend=backend, budgets=budgets, generation=generation, context_provider=scrubbed
             )
             remote_service = CompletionService(
                 backend=remote, budgets=budgets, generation=generation, context_provider=provider
@@ -1039,6 +1048,7 @@ def test_remote_completion_matches_local_and_hides_secrets(backend, openai_serve
             )
             assert (theirs.text, theirs.stop_reason) == (ours.text, ours.stop_reason)
             assert ours.stop_reason != "deadline"
+            assert remote_service.layout == local_service.layout == "psm"
             assert ours.text  # a real suggestion, not two empty answers
         received = openai_server.received()
         assert "config/settings.py" in received  # the chunk went out...

@@ -1,4 +1,17 @@
-from engine.templates import CODEGEMMA, CODELLAMA, DEEPSEEK, PLAIN, QWEN, STARCODER, detect_template, render_prompt
+from engine.templates import (
+    CODEGEMMA,
+    CODELLAMA,
+    DEEPSEEK,
+    PLAIN,
+    QWEN,
+    STARCODER,
+    continued_line,
+    detect_template,
+    healed_tail,
+    middle_seed,
+    render_prompt,
+    split_cursor_line,
+)
 from engine.types import ContextChunk, FimInput
 
 
@@ -32,12 +45,41 @@ FIM = FimInput(prefix="def f():\n", line_prefix="    return ", suffix="\n\nprint
 
 def test_keystroke_stable_layout():
     prompt = render_prompt(QWEN, FIM)
-    assert prompt == (
-        "<|fim_prefix|>def f():\n<|fim_suffix|>\n\nprint(f())\n<|fim_middle|>    return "
-    )
+    # The newline before the cursor's line opens the middle; the trailing blank is left
+    # for the model to write (it belongs to the next word's token).
+    assert prompt == "<|fim_prefix|>def f():<|fim_suffix|>\n\nprint(f())\n<|fim_middle|>\n    return"
     typed = render_prompt(QWEN, FimInput(prefix=FIM.prefix, line_prefix="    return x", suffix=FIM.suffix, path="a.py"))
     # Typing on the line only extends the prompt: everything before stays identical.
-    assert typed.startswith(prompt)
+    # Within a word nothing changes at all (the word is healed); the next word extends it.
+    assert typed == prompt
+    assert render_prompt(QWEN, FimInput(prefix=FIM.prefix, line_prefix="    return x + 1", suffix=FIM.suffix)).startswith(prompt)
+    indent_only = FimInput(prefix=FIM.prefix, line_prefix="    ", suffix=FIM.suffix)
+    assert render_prompt(QWEN, indent_only).endswith("<|fim_middle|>\n")
+    assert middle_seed(QWEN, indent_only) == "\n" and middle_seed(QWEN, FIM, "psm") == ""
+
+
+def test_healing_leaves_the_last_word_to_the_model():
+    assert split_cursor_line("        return Fal") == ("        return", " Fal")
+    assert split_cursor_line("    x = ") == ("    x =", " ")
+    assert split_cursor_line("    foo.ba") == ("    foo", ".ba")
+    assert split_cursor_line("    x = foo(") == ("    x = foo", "(")
+    assert split_cursor_line("    retu") == ("", "    retu")
+    assert split_cursor_line("    ") == ("", "") and split_cursor_line("") == ("", "")
+    fim = FimInput(prefix="a\n", line_prefix="    return Fal", suffix="")
+    assert (continued_line(QWEN, fim), healed_tail(QWEN, fim)) == ("    return", " Fal")
+    assert (continued_line(QWEN, fim, "psm"), healed_tail(QWEN, fim, "psm")) == ("    return Fal", "")
+
+
+def test_classic_psm_layout_keeps_the_line_in_the_prefix():
+    assert render_prompt(QWEN, FIM, "psm") == (
+        "<|fim_prefix|>def f():\n    return <|fim_suffix|>\n\nprint(f())\n<|fim_middle|>"
+    )
+
+
+def test_first_line_of_a_file_has_no_newline_to_move():
+    fim = FimInput(prefix="", line_prefix="import ", suffix="\n")
+    assert render_prompt(QWEN, fim) == "<|fim_prefix|><|fim_suffix|>\n<|fim_middle|>import"
+    assert render_prompt(QWEN, FimInput(prefix="", line_prefix="imp", suffix="")) == "<|fim_prefix|><|fim_suffix|><|fim_middle|>"
 
 
 def test_repo_level_format_uses_real_paths():
@@ -54,4 +96,4 @@ def test_path_comment_headers_without_file_markers():
 
 
 def test_prefix_only_continuation():
-    assert render_prompt(PLAIN, FIM) == "def f():\n    return "
+    assert render_prompt(PLAIN, FIM) == "def f():\n    return"  # the blank is the model's to write
