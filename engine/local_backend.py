@@ -216,7 +216,7 @@ class LocalBackend:
 
     def _healing_tokens(self, pending: bytes) -> np.ndarray:
         """Ids whose text starts with `pending` or is a start of it (token healing)."""
-        if self._vocab_sorted is None:  # built once, on the first healed request (~0.5 s)
+        if self._vocab_sorted is None:  # built once, on the model thread after loading (~0.5 s)
             texts = [(self.llm.detokenize([i], special=False), i) for i in range(self.llm.n_vocab())]
             ordered = sorted((t, i) for t, i in texts if t)
             self._vocab_sorted = ([t for t, _ in ordered], np.array([i for _, i in ordered], dtype=np.int64))
