@@ -25,7 +25,7 @@ from context.evaluate import Position, choose_positions, edit_similarity, evalua
 from context.repository import RepositoryContext
 from context.window import BudgetSettings, cursor_window
 from engine.backend import Backend
-from engine.types import GenerationRequest, StopPolicy
+from engine.types import GenerationRequest, GenerationResult, StopPolicy
 
 Progress = Callable[[int, int, str], None]
 
@@ -57,11 +57,20 @@ class Score:
         return 100.0 * self.correct / self.total if self.total else 0.0
 
 
-def naive_completion(backend: Backend, prefix: str, suffix: str, max_tokens: int = 64) -> tuple[str, float]:
-    """The baseline: plain PSM prompt, stop at newline, raw text."""
+def naive_generate(
+    backend: Backend, prefix: str, suffix: str, max_tokens: int = 64, stop: StopPolicy | None = None
+) -> GenerationResult:
+    """The baseline's generation: plain PSM prompt, stop at newline (unless `stop` says
+    otherwise), raw text."""
     template = backend.template
     prompt = f"{template.prefix}{prefix}{template.suffix}{suffix}{template.middle}"
-    result = backend.submit(GenerationRequest(prompt=prompt, max_tokens=max_tokens, deadline_ms=120_000, stop=StopPolicy())).result()
+    request = GenerationRequest(prompt=prompt, max_tokens=max_tokens, deadline_ms=120_000, stop=stop or StopPolicy())
+    return backend.submit(request).result()
+
+
+def naive_completion(backend: Backend, prefix: str, suffix: str, max_tokens: int = 64) -> tuple[str, float]:
+    """The baseline's text and its milliseconds."""
+    result = naive_generate(backend, prefix, suffix, max_tokens)
     return result.text, result.prefill_ms + result.generate_ms
 
 
@@ -259,10 +268,7 @@ def _santacoder_harness_item(backend: Backend, row: dict) -> dict:
     """One SantaCoder row as Qwen's published harness runs it: the raw prompt and suffix, up
     to 64 tokens, the first line of the generation (the second when it starts with a newline)."""
     target = first_line(row["canonical_solution"]).strip()
-    template = backend.template
-    prompt = f"{template.prefix}{row['prompt']}{template.suffix}{row['suffix']}{template.middle}"
-    stop = StopPolicy(multiline=True, max_lines=2)
-    result = backend.submit(GenerationRequest(prompt=prompt, max_tokens=64, deadline_ms=120_000, stop=stop)).result()
+    result = naive_generate(backend, row["prompt"], row["suffix"], stop=StopPolicy(multiline=True, max_lines=2))
     lines = result.text.split("\n")
     got = (lines[1] if result.text.startswith("\n") and len(lines) > 1 else lines[0]).strip()
     ms = result.prefill_ms + result.generate_ms

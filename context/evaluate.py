@@ -15,14 +15,18 @@ import re
 import statistics
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from context.imports import parse_imports, resolve_import
+from context.index import BuildStats
 from context.repository import RepositoryContext
 from context.settings import ContextSettings
 from context.tags import parse
+from context.window import BudgetSettings, cursor_window
+from engine.types import Tokenizer
 
 log = logging.getLogger(__name__)
 
@@ -232,27 +236,37 @@ def summarize(items: list[dict], use_context: bool) -> dict:
     }
 
 
-def index_timings(repo_root: str | Path, settings: ContextSettings | None = None) -> dict:
-    """Cold build, warm rebuild and one-file update timings on a throwaway index."""
-    settings = settings or ContextSettings()
+@dataclass
+class IndexTimings:
+    """What building and using one repository's index cost, on a throwaway index."""
+
+    build: BuildStats  # cold build
+    rebuild: BuildStats  # again, nothing changed
+    update_ms: list[float]  # one changed file re-indexed, per file
+    context_ms: list[float]  # context chunks for a cursor mid-file, per file
+
+
+def index_timings(
+    repo_root: str | Path,
+    tokenizer: Tokenizer | None = None,
+    files: int = 40,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> IndexTimings:
+    """Cold build, unchanged rebuild, then for up to `files` Python files a one-file update
+    and a context build, on a throwaway index (not the user's)."""
     with tempfile.TemporaryDirectory(prefix="cove-index-") as folder:
-        repo = RepositoryContext.open(repo_root, replace(settings, index_dir=folder))
-        cold = repo.build()
-        warm = repo.build()
-        paths = [p for p in repo.index.paths() if p.endswith(".py")] or repo.index.paths()
-        updates = []
-        for path in paths[: min(len(paths), 20)]:
-            text = (repo.root / path).read_text(encoding="utf-8", errors="replace")
+        repo = RepositoryContext.open(repo_root, ContextSettings(index_dir=folder), tokenizer=tokenizer)
+        build = repo.build(progress)
+        rebuild = repo.build()
+        updates, contexts = [], []
+        for path in [repo.root / p for p in repo.index.paths() if p.endswith(".py")][:files]:
+            text = path.read_text(encoding="utf-8", errors="replace")
             started = time.perf_counter()
-            repo.update_file(path, text + "\n# edited\n")  # a changed buffer: parsed again
+            repo.update_file(path, text + "\n# edited\n")  # changed content: a real re-parse
             updates.append((time.perf_counter() - started) * 1000)
+            window = cursor_window(text, text.count("\n") // 2, 0, BudgetSettings(), repo.tokenizer)
+            started = time.perf_counter()
+            repo.provider(text, str(path), window, 256)
+            contexts.append((time.perf_counter() - started) * 1000)
         repo.close()
-    return {
-        "files": cold.files,
-        "cold_s": round(cold.seconds, 3),
-        "files_per_s": round(cold.files / cold.seconds, 1) if cold.seconds else 0.0,
-        "warm_s": round(warm.seconds, 3),
-        "warm_parsed": warm.parsed,
-        "update_ms_p50": round(percentile(updates, 0.5), 2),
-        "update_ms_p95": round(percentile(updates, 0.95), 2),
-    }
+    return IndexTimings(build=build, rebuild=rebuild, update_ms=updates, context_ms=contexts)

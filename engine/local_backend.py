@@ -225,9 +225,7 @@ class LocalBackend:
                 self._vocab_by_text.setdefault(text, []).append(token)
         texts, ids = self._vocab_sorted
         low = bisect.bisect_left(texts, pending)
-        high = low
-        while high < len(texts) and texts[high].startswith(pending):
-            high += 1
+        high = bisect.bisect_left(texts, pending + b"\xff", low)  # 0xff never occurs in UTF-8
         shorter = [t for k in range(1, len(pending)) for t in self._vocab_by_text.get(pending[:k], [])]
         return np.concatenate([ids[low:high], np.array(shorter, dtype=np.int64)])
 

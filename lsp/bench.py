@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -254,28 +253,10 @@ def _write(report: Report, out: Path, command: str, plots: bool = False) -> Path
 
 def _bench_index(report: Report, root: Path, tokenizer) -> None:
     """Index build (files/s), a no-change rebuild, one-file update and context-build times."""
-    import tempfile
+    from context.evaluate import index_timings
 
-    from context.repository import RepositoryContext
-    from context.settings import ContextSettings
-    from context.window import BudgetSettings, cursor_window
-
-    with tempfile.TemporaryDirectory(prefix="cove-bench-index-") as folder:
-        repo = RepositoryContext.open(root, ContextSettings(index_dir=folder), tokenizer=tokenizer)
-        first = repo.build(lambda done, total, path: progress_bar(done, total, "index"))
-        again = repo.build()
-        files = [root / p for p in repo.index.paths() if p.endswith(".py")][:40]
-        updates, contexts = [], []
-        for path in files:
-            text = path.read_text(errors="replace")
-            started = time.perf_counter()
-            repo.update_file(path, text + "\n# edited\n")  # changed content: a real re-parse
-            updates.append((time.perf_counter() - started) * 1000)
-            window = cursor_window(text, text.count("\n") // 2, 0, BudgetSettings(), repo.tokenizer)
-            started = time.perf_counter()
-            repo.provider(text, str(path), window, 256)
-            contexts.append((time.perf_counter() - started) * 1000)
-        repo.close()
+    timed = index_timings(root, tokenizer, progress=lambda done, total, path: progress_bar(done, total, "index"))
+    first, again, updates, contexts = timed.build, timed.rebuild, timed.update_ms, timed.context_ms
     rate = first.files / first.seconds if first.seconds else 0.0
     report.rows += [
         Row(f"index build, {root.name} (files/s)", None, rate),
@@ -286,5 +267,5 @@ def _bench_index(report: Report, root: Path, tokenizer) -> None:
         f"Index of `{root.name}`: {first.files} files in {first.seconds:.2f} s ({rate:.0f} files/s); "
         f"unchanged rebuild {again.seconds * 1000:.0f} ms, {again.parsed} parsed; one-file update p50 "
         f"{percentile(updates, 50):.0f} ms, p95 {percentile(updates, 95):.0f} ms; context build p50 "
-        f"{percentile(contexts, 50):.1f} ms, p95 {percentile(contexts, 95):.1f} ms ({len(files)} files)."
+        f"{percentile(contexts, 50):.1f} ms, p95 {percentile(contexts, 95):.1f} ms ({len(updates)} files)."
     )

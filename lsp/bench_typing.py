@@ -97,19 +97,18 @@ def _peak_rss_mb(pid: int) -> float:
 
 def naive_typing(backend, path: Path, line_no: int) -> tuple[list[float], list[int]]:
     """The baseline plugin typing the same line: a plain PSM prompt on every keystroke."""
+    from context.benchmarks import naive_generate
     from context.window import BudgetSettings, cursor_window
-    from engine.types import GenerationRequest, StopPolicy
 
     lines = path.read_text().split("\n")
     target = lines[line_no]
     indent = target[: len(target) - len(target.lstrip())]
-    template, latencies, new_tokens = backend.template, [], []
+    latencies, new_tokens = [], []
     for end in range(len(indent), len(target) + 1):
         # The same prefix/suffix budgets as Cove, in the classic PSM order.
         edited = lines[:line_no] + [target[:end]] + lines[line_no + 1 :]
         window = cursor_window("\n".join(edited), line_no, end, BudgetSettings(), backend)
-        prompt = f"{template.prefix}{window.prefix}{window.line_prefix}{template.suffix}{window.suffix}{template.middle}"
-        result = backend.submit(GenerationRequest(prompt=prompt, max_tokens=64, deadline_ms=120_000, stop=StopPolicy())).result()
+        result = naive_generate(backend, window.prefix + window.line_prefix, window.suffix)
         latencies.append(result.prefill_ms + result.generate_ms)
         new_tokens.append(result.tokens.new)
     return latencies, new_tokens

@@ -2,7 +2,22 @@
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import pytest
+
+
+def git(root: Path, *args: str) -> str:
+    """Run git in `root` with a fixed identity; its stdout."""
+    out = subprocess.run(
+        ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", *args],
+        cwd=root,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return out.stdout
 
 
 @pytest.fixture(scope="session")

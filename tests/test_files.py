@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -17,16 +16,7 @@ from context.files import (
     read_text,
 )
 from context.settings import ContextSettings
-
-
-def git(root: Path, *args: str) -> None:
-    """Run git in `root` with a fixed identity."""
-    subprocess.run(
-        ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", *args],
-        cwd=root,
-        check=True,
-        capture_output=True,
-    )
+from tests.conftest import git
 
 
 def write(root: Path, rel: str, text: str = "x = 1\n") -> Path:

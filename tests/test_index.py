@@ -6,7 +6,6 @@ import builtins
 import itertools
 import logging
 import os
-import subprocess
 import threading
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from context.chunking import blob_hash, index_terms, split_chunks
 from context.index import RepositoryIndex, database_path
 from context.settings import ContextSettings
 from context.tags import extract_symbols, language_for
+from tests.conftest import git
 
 GEOMETRY = '''"""Geometry."""
 
@@ -33,17 +33,6 @@ def distance_between(a, b):
     return abs(a.x - b.x)
 '''
 
-
-def git(root: Path, *args: str) -> str:
-    """Run git in `root` with a fixed identity; its stdout."""
-    out = subprocess.run(
-        ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", *args],
-        cwd=root,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return out.stdout
 
 
 def write(root: Path, rel: str, text: str) -> Path:

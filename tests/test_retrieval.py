@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import time
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from context.repository import DebouncedUpdates, Repositories, RepositoryContext
 from context.retrieval import near_identifiers
 from context.settings import ContextSettings
 from context.window import BudgetSettings, cursor_window
+from tests.conftest import git
 
 PRICING = '''"""Prices."""
 
@@ -60,15 +60,6 @@ def checkout(names, prices):
 """
 )
 
-
-def git(root: Path, *args: str) -> None:
-    """Run git in `root` with a fixed identity."""
-    subprocess.run(
-        ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", *args],
-        cwd=root,
-        check=True,
-        capture_output=True,
-    )
 
 
 def write(root: Path, rel: str, text: str) -> None:
