@@ -14,14 +14,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from context.syntax import language_for, should_complete_multiline
+from context.syntax.definitions import language_for, should_complete_multiline
 from context.window import BudgetSettings, CursorWindow, cursor_window
 from engine.backend import Backend
 from engine.postprocess import align_to_cursor, postprocess
 from engine.settings import GenerationSettings
 from engine.stops import block_indent
 from engine.templates import continued_line, healed_tail, render_prompt
-from engine.types import ContextChunk, FimInput, GenerationRequest, GenerationResult, StopPolicy, Timings, TokenCounts
+from engine.types import (
+    ContextChunk,
+    FimInput,
+    GenerationRequest,
+    GenerationResult,
+    StopPolicy,
+    Timings,
+    TokenCounts,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +62,13 @@ class Completion:
             "multiline": self.multiline,
             "cache": self.cache,
             "context": [
-                {"source": c.source, "path": c.path, "lines": [c.start_line, c.end_line], "score": round(c.score, 3), "tokens": c.tokens}
+                {
+                    "source": c.source,
+                    "path": c.path,
+                    "lines": [c.start_line, c.end_line],
+                    "score": round(c.score, 3),
+                    "tokens": c.tokens,
+                }
                 for c in self.chunks
             ],
         }
@@ -123,7 +137,8 @@ class CompletionService:
     ) -> PreparedCompletion:
         """Cut the window (unless the caller already did), gather context, render the prompt.
 
-        Raises ValueError on a bad position."""
+        Raises ValueError on a bad position.
+        """
         started = time.perf_counter()
         window = window or cursor_window(text, line, character, self.budgets, self.backend)
         chunks: list[ContextChunk] = []
@@ -156,7 +171,12 @@ class CompletionService:
             stop=stop,
             cancel=cancel or threading.Event(),
         )
-        return PreparedCompletion(window=window, fim=fim, request=request, context_ms=(time.perf_counter() - started) * 1000)
+        return PreparedCompletion(
+            window=window,
+            fim=fim,
+            request=request,
+            context_ms=(time.perf_counter() - started) * 1000,
+        )
 
     def _syntax_multiline(self, text: str, path: str, line: int, character: int) -> bool | None:
         """Tree-sitter's single/multi-line verdict; None for unknown languages or huge files."""
@@ -168,7 +188,9 @@ class CompletionService:
             log.debug("tree-sitter failed on %s", path, exc_info=True)
             return None
 
-    def finish(self, prepared: PreparedCompletion, result: GenerationResult, started: float) -> Completion:
+    def finish(
+        self, prepared: PreparedCompletion, result: GenerationResult, started: float
+    ) -> Completion:
         """Post-process the raw generation into the suggestion."""
         window = prepared.window
         continued = continued_line(self.backend.template, prepared.fim, self.layout)
@@ -198,7 +220,9 @@ class CompletionService:
             chunks=prepared.fim.chunks,
         )
 
-    def submit(self, text: str, path: str, line: int, character: int, **options) -> concurrent.futures.Future[Completion]:
+    def submit(
+        self, text: str, path: str, line: int, character: int, **options
+    ) -> concurrent.futures.Future[Completion]:
         """Prepare on this thread, generate on the model thread; the future yields a Completion."""
         started = time.perf_counter()
         prepared = self.prepare(text, path, line, character, **options)

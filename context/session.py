@@ -95,15 +95,22 @@ class CompletionSession:
         future: concurrent.futures.Future[Completion] = concurrent.futures.Future()
         # One window per keystroke: the typed-ahead lookup and the prompt share it.
         window = cursor_window(text, line, character, self.service.budgets, self.service.backend)
-        rest = self.typed_ahead.lookup(uri, line, window.line_prefix, text_key(window.prefix), text_key(window.suffix))
+        rest = self.typed_ahead.lookup(
+            uri, line, window.line_prefix, text_key(window.prefix), text_key(window.suffix)
+        )
         if rest is not None:
             self._done(uri, entry)
             future.set_result(self._instant(rest, "typed-ahead", started))
             return entry.request_id, future, entry.cancel
-        prepared = self.service.prepare(text, path, line, character, cancel=entry.cancel, window=window, **options)
+        prepared = self.service.prepare(
+            text, path, line, character, cancel=entry.cancel, window=window, **options
+        )
         # The line prefix too: the prompt leaves trailing blanks out, the answer does not.
         key = text_key(
-            prepared.request.prompt, repr(prepared.request.stop), str(prepared.request.max_tokens), window.line_prefix
+            prepared.request.prompt,
+            repr(prepared.request.stop),
+            str(prepared.request.max_tokens),
+            window.line_prefix,
         )
         cached = self.results.get(key)
         if cached is not None:
@@ -151,4 +158,3 @@ class CompletionSession:
         """A document closed: cancel its work and drop its cache entries."""
         self.cancel_document(uri)
         self.typed_ahead.forget(uri)
-

@@ -63,7 +63,9 @@ def _prefix_start(lines: list[str], line: int, budget: int, tokens: Tokenizer) -
     return min(line, -(-start // SNAP_LINES) * SNAP_LINES)
 
 
-def _suffix_end(lines: list[str], line: int, first_cost: int, budget: int, tokens: Tokenizer) -> int:
+def _suffix_end(
+    lines: list[str], line: int, first_cost: int, budget: int, tokens: Tokenizer
+) -> int:
     """Line after the last one of the suffix."""
     used = first_cost
     end = line + 1
@@ -76,7 +78,9 @@ def _suffix_end(lines: list[str], line: int, first_cost: int, budget: int, token
     return end
 
 
-def cursor_window(text: str, line: int, character: int, budgets: BudgetSettings, tokens: Tokenizer) -> CursorWindow:
+def cursor_window(
+    text: str, line: int, character: int, budgets: BudgetSettings, tokens: Tokenizer
+) -> CursorWindow:
     """Cut the prefix and suffix around (line, character), 0-based, in code points.
 
     Raises ValueError when the position is outside the text.
@@ -86,10 +90,14 @@ def cursor_window(text: str, line: int, character: int, budgets: BudgetSettings,
         raise ValueError(f"line {line + 1} is outside the file (it has {len(lines)} lines)")
     current = lines[line]
     if character < 0 or character > len(current):
-        raise ValueError(f"column {character + 1} is outside line {line + 1} (length {len(current)})")
+        raise ValueError(
+            f"column {character + 1} is outside line {line + 1} (length {len(current)})"
+        )
     start = _prefix_start(lines, line, budgets.prefix_tokens, tokens)
     rest = current[character:][:MAX_LINE_CHARS]
-    end = _suffix_end(lines, line, _line_cost(rest, budgets.suffix_tokens, tokens), budgets.suffix_tokens, tokens)
+    end = _suffix_end(
+        lines, line, _line_cost(rest, budgets.suffix_tokens, tokens), budgets.suffix_tokens, tokens
+    )
     prefix = "".join(f"{ln}\n" for ln in lines[start:line])
     following = lines[line + 1 : end]
     suffix = rest + ("\n" + "\n".join(following) if following else "")

@@ -1,14 +1,14 @@
-"""The `Backend` protocol and the table of backends.
+"""The `Backend` protocol: what the rest of Cove needs from a model.
 
-A backend turns a rendered prompt into text. The embedded llama.cpp backend is the
-default; remote ones (OpenAI-compatible, llama-server) plug into the same table.
+A backend turns a rendered prompt into text. The embedded llama.cpp backend
+(`engine.local`) is the default; remote ones (`engine.remote`) speak to a server.
+`engine.backends.open_backend` picks one from the settings.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import threading
-from collections.abc import Callable
 from typing import Any, Protocol
 
 from engine.templates import FimTemplate
@@ -30,7 +30,8 @@ class Backend(Protocol):
 
     def submit(self, request: GenerationRequest) -> concurrent.futures.Future[GenerationResult]:
         """Start a generation; the future resolves to its result (never to an exception for
-        cancellation or deadline: those end with a `stop_reason`)."""
+        cancellation or deadline: those end with a `stop_reason`).
+        """
         ...
 
     def chat(
@@ -51,26 +52,3 @@ class Backend(Protocol):
     def close(self) -> None:
         """Release the model."""
         ...
-
-
-BackendFactory = Callable[..., Backend]
-BACKENDS: dict[str, BackendFactory] = {}
-
-
-def register_backend(name: str, factory: BackendFactory) -> None:
-    """Add a backend to the table under `name` (the `backend.type` setting)."""
-    BACKENDS[name] = factory
-
-
-def create_backend(name: str, **options: Any) -> Backend:
-    """Build the backend called `name`."""
-    if name not in BACKENDS:
-        if name == "local":
-            from engine import local_backend  # noqa: F401  registers itself
-        elif name in ("openai", "llama-server"):
-            from engine import remote_backend  # noqa: F401  registers both
-
-        if name not in BACKENDS:
-            known = ", ".join(sorted(BACKENDS)) or "local"
-            raise ValueError(f"Unknown backend {name!r}; choose one of: {known}.")
-    return BACKENDS[name](**options)

@@ -11,8 +11,10 @@ import dataclasses
 import re
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
+
+from engine.templates import TEMPLATES
 
 T = TypeVar("T")
 
@@ -39,12 +41,72 @@ class GenerationSettings:
     layout: str = "stable"  # "stable": hole from the line start (KV reuse); "psm": classic
 
 
-@dataclass(frozen=True, kw_only=True)
-class EngineSettings:
-    """The `model` and `generation` sections."""
+BACKEND_TYPES = ("local", "openai", "llama-server")
+FAMILIES = tuple(template.name for template in TEMPLATES)
+FALLBACKS = ("", "local")
 
-    model: ModelSettings = field(default_factory=ModelSettings)
-    generation: GenerationSettings = field(default_factory=GenerationSettings)
+
+@dataclass(frozen=True, kw_only=True)
+class BackendSettings:
+    """Where completions are computed: the embedded model, or a server of the user's own."""
+
+    type: str = "local"  # "local" (embedded llama.cpp), "openai" (/v1/completions: vLLM, Ollama,
+    # llama-server, llama-cpp-python) or "llama-server" (llama.cpp's /infill)
+    url: str = ""  # the server, e.g. "http://gpu-box:8012" (a trailing /v1 is ignored)
+    model: str = ""  # model name sent to the server; empty: the first one /v1/models lists
+    family: str = ""  # FIM template: "qwen2.5-coder", "starcoder", "deepseek-coder", "codellama",
+    # "codegemma"; empty: guessed from the served model's name
+    api_key_env: str = ""  # NAME of an environment variable holding the API key (never logged)
+    timeout_ms: int = 10000  # connect (at most 3 s) and read timeout of one request
+    max_concurrency: int = 2  # requests in flight per editor; a newer one cancels the oldest
+    retries: int = 2  # extra attempts on connection errors and HTTP 5xx, jittered backoff
+    fallback: str = ""  # "local": answer with the embedded model while the server is unreachable
+    verify_tls: bool = True  # check the server's certificate on https://
+    allow_remote: bool = False  # opt-in per workspace: required for a server on another machine
+
+
+def check_backend_settings(settings: BackendSettings) -> tuple[BackendSettings, list[str]]:
+    """Settings with each broken key back at its default, and one sentence per problem.
+
+    A remote type without a url falls back to "local": code never goes anywhere unplanned.
+    """
+    problems: list[str] = []
+    defaults = BackendSettings()
+    fixes: dict[str, object] = {}
+
+    def reject(name: str, sentence: str) -> None:
+        problems.append(sentence)
+        fixes[name] = getattr(defaults, name)
+
+    if settings.type not in BACKEND_TYPES:
+        reject(
+            "type",
+            f"Setting 'backend.type' must be one of {', '.join(BACKEND_TYPES)}; got {settings.type!r}; using \"local\".",
+        )
+    elif settings.type != "local" and not settings.url:
+        reject(
+            "type",
+            f'Setting \'backend.url\' is needed with backend.type {settings.type!r}, e.g. "http://gpu-box:8012"; using "local".',
+        )
+    if settings.family and settings.family not in FAMILIES:
+        reject(
+            "family",
+            f"Setting 'backend.family' must be one of {', '.join(FAMILIES)} or empty; got {settings.family!r}.",
+        )
+    if settings.fallback not in FALLBACKS:
+        reject(
+            "fallback",
+            f'Setting \'backend.fallback\' must be "" or "local"; got {settings.fallback!r}.',
+        )
+    for name, label in (("timeout_ms", "timeoutMs"), ("max_concurrency", "maxConcurrency")):
+        if getattr(settings, name) <= 0:
+            reject(
+                name,
+                f"Setting 'backend.{label}' must be positive; using {getattr(defaults, name)}.",
+            )
+    if settings.retries < 0:
+        reject("retries", f"Setting 'backend.retries' must be 0 or more; using {defaults.retries}.")
+    return dataclasses.replace(settings, **fixes), problems
 
 
 def snake_case(name: str) -> str:

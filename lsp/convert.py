@@ -28,24 +28,32 @@ def _index_to_utf16(line: str, index: int) -> int:
     return sum(2 if ord(c) > 0xFFFF else 1 for c in line[:index])
 
 
-def to_server_position(lines: list[str], position: types.Position, encoding: str = "utf-16") -> tuple[int, int]:
+def to_server_position(
+    lines: list[str], position: types.Position, encoding: str = "utf-16"
+) -> tuple[int, int]:
     """Client position → (line, code-point column). Raises ValueError when out of range."""
     if position.line < 0 or position.line >= len(lines):
         raise ValueError(f"line {position.line} is outside the document ({len(lines)} lines)")
     line = lines[position.line]
     if encoding == "utf-32":
         if position.character > len(line):
-            raise ValueError(f"character {position.character} is past the end of line {position.line}")
+            raise ValueError(
+                f"character {position.character} is past the end of line {position.line}"
+            )
         return position.line, position.character
     if encoding == "utf-8":
         data = line.encode("utf-8")
         if position.character > len(data):
-            raise ValueError(f"character {position.character} is past the end of line {position.line}")
+            raise ValueError(
+                f"character {position.character} is past the end of line {position.line}"
+            )
         return position.line, len(data[: position.character].decode("utf-8", errors="ignore"))
     return position.line, _utf16_to_index(line, position.character)
 
 
-def to_client_position(lines: list[str], line: int, index: int, encoding: str = "utf-16") -> types.Position:
+def to_client_position(
+    lines: list[str], line: int, index: int, encoding: str = "utf-16"
+) -> types.Position:
     """(line, code-point column) → client position."""
     text = lines[line] if 0 <= line < len(lines) else ""
     if encoding == "utf-32":
@@ -55,14 +63,18 @@ def to_client_position(lines: list[str], line: int, index: int, encoding: str = 
     return types.Position(line=line, character=_index_to_utf16(text, index))
 
 
-def inline_items(completion: Completion, position: types.Position, accept_args: dict) -> types.InlineCompletionList:
+def inline_items(
+    completion: Completion, position: types.Position, accept_args: dict
+) -> types.InlineCompletionList:
     """The suggestion as ghost text: a plain-string insertText at the cursor."""
     if not completion.text:
         return types.InlineCompletionList(items=[])
     item = types.InlineCompletionItem(
         insert_text=completion.text,
         range=types.Range(start=position, end=position),
-        command=types.Command(title="Cove: accepted", command="cove.accepted", arguments=[accept_args]),
+        command=types.Command(
+            title="Cove: accepted", command="cove.accepted", arguments=[accept_args]
+        ),
     )
     return types.InlineCompletionList(items=[item])
 
@@ -71,13 +83,19 @@ def completion_items(completion: Completion, position: types.Position) -> types.
     """The suggestion as one completion-menu item (the fallback every client has)."""
     if not completion.text:
         return types.CompletionList(is_incomplete=True, items=[])
-    first_line = completion.text.split("\n", 1)[0].strip() or completion.text.strip().split("\n", 1)[0]
+    first_line = (
+        completion.text.split("\n", 1)[0].strip() or completion.text.strip().split("\n", 1)[0]
+    )
     item = types.CompletionItem(
         label=first_line[:80],
         kind=types.CompletionItemKind.Text,
         detail="Cove",
-        documentation=types.MarkupContent(kind=types.MarkupKind.Markdown, value=f"```\n{completion.text}\n```"),
-        text_edit=types.TextEdit(range=types.Range(start=position, end=position), new_text=completion.text),
+        documentation=types.MarkupContent(
+            kind=types.MarkupKind.Markdown, value=f"```\n{completion.text}\n```"
+        ),
+        text_edit=types.TextEdit(
+            range=types.Range(start=position, end=position), new_text=completion.text
+        ),
         insert_text_format=types.InsertTextFormat.PlainText,
         sort_text="0",
         preselect=True,

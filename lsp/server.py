@@ -16,21 +16,34 @@ from pygls.lsp.server import LanguageServer
 from context.completion import CompletionService
 from context.session import CompletionSession
 from engine.types import CompletionError
-from lsp.context_features import attach_context, note_change, note_open, note_save, note_watched
-from lsp.assist_features import commit_inline, register_assist, register_commands
-from lsp.convert import completion_items, inline_items, split_source, to_client_position, to_server_position
+from lsp.convert import (
+    completion_items,
+    inline_items,
+    split_source,
+    to_client_position,
+    to_server_position,
+)
+from lsp.features.assist import commit_inline, register_assist, register_commands
+from lsp.features.index import attach_context, note_change, note_open, note_save, note_watched
 from lsp.settings import CoveSettings, parse_settings
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
-LEVELS = {"error": types.MessageType.Error, "warning": types.MessageType.Warning, "info": types.MessageType.Info, "debug": types.MessageType.Log}
+LEVELS = {
+    "error": types.MessageType.Error,
+    "warning": types.MessageType.Warning,
+    "info": types.MessageType.Info,
+    "debug": types.MessageType.Log,
+}
 
 
 class CoveServer(LanguageServer):
     """The server's state: settings, the model (loaded in the background), the session."""
 
     def __init__(self) -> None:
-        super().__init__("cove", VERSION, text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        super().__init__(
+            "cove", VERSION, text_document_sync_kind=types.TextDocumentSyncKind.Incremental
+        )
         self.base_settings = CoveSettings()  # from CLI flags; initializationOptions go on top
         self.settings = self.base_settings
         self.pending_problems: list[str] = []
@@ -47,7 +60,9 @@ class CoveServer(LanguageServer):
 
     def log_to_client(self, level: str, message: str) -> None:
         """window/logMessage at or above the configured level, and the Python log."""
-        getattr(log, "warning" if level == "warning" else level if level != "debug" else "debug")(message)
+        getattr(log, "warning" if level == "warning" else level if level != "debug" else "debug")(
+            message
+        )
         order = list(LEVELS)
         if order.index(level) <= order.index(self.settings.features.log_level):
             self.window_log_message(types.LogMessageParams(type=LEVELS[level], message=message))
@@ -58,18 +73,26 @@ class CoveServer(LanguageServer):
             return
         for problem in problems:
             self.log_to_client("warning", problem)
-        summary = problems[0] if len(problems) == 1 else f"{problems[0]} (and {len(problems) - 1} more; see the log)"
-        self.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=f"Cove: {summary}"))
+        summary = (
+            problems[0]
+            if len(problems) == 1
+            else f"{problems[0]} (and {len(problems) - 1} more; see the log)"
+        )
+        self.window_show_message(
+            types.ShowMessageParams(type=types.MessageType.Warning, message=f"Cove: {summary}")
+        )
 
     # -- model ----------------------------------------------------------------------------------
 
     def load_model(self) -> None:
         """Load the backend (runs in a thread); the state says how it went."""
-        from lsp.backends import open_backend
+        from engine.backends import open_backend
 
         self.state = "loading"
         try:
-            backend = open_backend(self.settings, session_id=self.session_id)
+            backend = open_backend(
+                self.settings.model, self.settings.backend, session_id=self.session_id
+            )
         except CompletionError as error:
             self.state, self.status_message = "error", str(error)
             return
@@ -79,7 +102,9 @@ class CoveServer(LanguageServer):
             return
         old, self.backend = self.backend, backend
         self.session = CompletionSession(
-            CompletionService(backend=backend, budgets=self.settings.budget, generation=self.settings.generation)
+            CompletionService(
+                backend=backend, budgets=self.settings.budget, generation=self.settings.generation
+            )
         )
         self.state, self.status_message = "ready", f"{backend.model_name} ({backend.template.name})"
         if self.settings.backend.type != "local":
@@ -130,7 +155,9 @@ async def _complete(ls: CoveServer, uri: str, position: types.Position, kind: st
     source, lines = found
     try:
         line, character = to_server_position(lines, position, ls.encoding)
-        request_id, future, cancel = ls.session.request(uri, "\n".join(lines), _path_of(uri), line, character)
+        request_id, future, cancel = ls.session.request(
+            uri, "\n".join(lines), _path_of(uri), line, character
+        )
     except ValueError as error:
         ls.log_to_client("info", f"{kind}: {error}; empty answer")
         return None
@@ -138,7 +165,10 @@ async def _complete(ls: CoveServer, uri: str, position: types.Position, kind: st
         completion = await asyncio.wrap_future(future)
     except asyncio.CancelledError:
         cancel.set()  # $/cancelRequest: the model stops within one token
-        ls.log_to_client("info", f"{kind} {request_id} {uri.rsplit('/', 1)[-1]}:{line + 1}:{character + 1} cancelled by the client")
+        ls.log_to_client(
+            "info",
+            f"{kind} {request_id} {uri.rsplit('/', 1)[-1]}:{line + 1}:{character + 1} cancelled by the client",
+        )
         raise
     t, n = completion.timings, completion.tokens
     ls.log_to_client(
@@ -166,7 +196,11 @@ async def inline_completion(ls: CoveServer, params: types.InlineCompletionParams
     if done is None:
         return types.InlineCompletionList(items=[])
     completion, position = done
-    accept = {"uri": uri, "position": {"line": position.line, "character": position.character}, "text": completion.text}
+    accept = {
+        "uri": uri,
+        "position": {"line": position.line, "character": position.character},
+        "text": completion.text,
+    }
     return inline_items(completion, position, accept)
 
 
@@ -181,9 +215,13 @@ async def completion(ls: CoveServer, params: types.CompletionParams):
 def register_features(ls: CoveServer) -> None:
     """Register what the settings enable, so handlers carry no `if enabled` checks."""
     if ls.settings.features.inline_completion:
-        ls.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())(inline_completion)
+        ls.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())(
+            inline_completion
+        )
     if ls.settings.features.completion:
-        ls.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=[]))(completion)
+        ls.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=[]))(
+            completion
+        )
     if ls.settings.features.code_actions:
         register_assist(ls)
 
@@ -191,7 +229,9 @@ def register_features(ls: CoveServer) -> None:
 @server.feature(types.INITIALIZE)
 def initialize(ls: CoveServer, params: types.InitializeParams) -> None:
     """Read initializationOptions, report bad keys, register enabled features."""
-    ls.settings, ls.pending_problems = parse_settings(params.initialization_options or {}, ls.base_settings)
+    ls.settings, ls.pending_problems = parse_settings(
+        params.initialization_options or {}, ls.base_settings
+    )
     register_features(ls)
 
 
@@ -209,8 +249,15 @@ async def _load_with_progress(ls: CoveServer) -> None:
         try:
             await ls.work_done_progress.create_async(token)
             remote = ls.settings.backend.type != "local"
-            title = f"Cove: remote mode, {ls.settings.backend.url}" if remote else "Cove: loading model"
-            ls.work_done_progress.begin(token, types.WorkDoneProgressBegin(title=title, message=ls.settings.model.path or "embedded model"))
+            title = (
+                f"Cove: remote mode, {ls.settings.backend.url}" if remote else "Cove: loading model"
+            )
+            ls.work_done_progress.begin(
+                token,
+                types.WorkDoneProgressBegin(
+                    title=title, message=ls.settings.model.path or "embedded model"
+                ),
+            )
         except Exception:  # a client that refuses progress still gets a model
             progress = False
     loop = asyncio.get_running_loop()
@@ -221,7 +268,11 @@ async def _load_with_progress(ls: CoveServer) -> None:
     if progress:
         ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message=message))
     if ls.state == "error":
-        ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Error, message=f"Cove: {ls.status_message}"))
+        ls.window_show_message(
+            types.ShowMessageParams(
+                type=types.MessageType.Error, message=f"Cove: {ls.status_message}"
+            )
+        )
     ls.log_to_client("info" if ls.state == "ready" else "error", f"model {message}")
 
 
@@ -231,14 +282,18 @@ def _supports_progress(ls: CoveServer) -> bool:
 
 
 @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
-async def did_change_configuration(ls: CoveServer, params: types.DidChangeConfigurationParams) -> None:
+async def did_change_configuration(
+    ls: CoveServer, params: types.DidChangeConfigurationParams
+) -> None:
     """New settings: report bad keys, keep the rest; reload the model if its settings changed."""
     if params.settings is None:
         return
     old = ls.settings
     ls.settings, problems = parse_settings(params.settings, old)
     ls.report_problems(problems)
-    if (ls.settings.model != old.model or ls.settings.backend != old.backend) and ls.state != "loading":
+    if (
+        ls.settings.model != old.model or ls.settings.backend != old.backend
+    ) and ls.state != "loading":
         await _load_with_progress(ls)
     else:
         ls.apply_settings()
@@ -290,7 +345,13 @@ def accepted(ls: CoveServer, *args: Any) -> dict:
         return {"speculating": False}
     _, lines = found
     try:
-        line, character = to_server_position(lines, types.Position(line=int(position.get("line", -1)), character=int(position.get("character", -1))), ls.encoding)
+        line, character = to_server_position(
+            lines,
+            types.Position(
+                line=int(position.get("line", -1)), character=int(position.get("character", -1))
+            ),
+            ls.encoding,
+        )
     except (ValueError, TypeError):
         return {"speculating": False}
     inserted = text.split("\n")
@@ -320,13 +381,11 @@ def _first_arg(args: Any) -> Any:
     return args
 
 
-def run_server(args) -> int:
-    """Start on stdio (default) or TCP; never print to stdout but protocol."""
-    from lsp.cli import load_cli_settings
-
-    server.base_settings = server.settings = load_cli_settings(args)
-    if getattr(args, "tcp", None):
-        host, _, port = args.tcp.rpartition(":")
+def run_server(settings: CoveSettings, *, tcp: str | None = None) -> int:
+    """Start on stdio (default) or TCP `host:port`; never print to stdout but protocol."""
+    server.base_settings = server.settings = settings
+    if tcp:
+        host, _, port = tcp.rpartition(":")
         server.start_tcp(host or "127.0.0.1", int(port))
     else:
         # The protocol gets a private copy of stdout, and fd 1 points at stderr: whatever a

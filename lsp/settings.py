@@ -10,12 +10,18 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from context.assist import AssistSettings
-from context.commit import CommitSettings
+from context.assist.actions import AssistSettings
+from context.assist.commit import CommitSettings
 from context.settings import ContextSettings
 from context.window import BudgetSettings
-from engine.remote_backend import BackendSettings, check_backend_settings
-from engine.settings import GenerationSettings, ModelSettings, load_settings, validate_choice
+from engine.settings import (
+    BackendSettings,
+    GenerationSettings,
+    ModelSettings,
+    check_backend_settings,
+    load_settings,
+    validate_choice,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,7 +66,9 @@ def parse_settings(data: Any, base: CoveSettings | None = None) -> tuple[CoveSet
         data = data["cove"]
     settings, problems = load_settings(CoveSettings, data, base)
     defaults = CoveSettings()
-    if not validate_choice(settings.generation.multiline, MULTILINE, "generation.multiline", problems):
+    if not validate_choice(
+        settings.generation.multiline, MULTILINE, "generation.multiline", problems
+    ):
         settings = dataclasses.replace(
             settings, generation=dataclasses.replace(settings.generation, multiline="auto")
         )
@@ -69,7 +77,9 @@ def parse_settings(data: Any, base: CoveSettings | None = None) -> tuple[CoveSet
             settings, generation=dataclasses.replace(settings.generation, layout="stable")
         )
     if not validate_choice(settings.features.log_level, LOG_LEVELS, "features.logLevel", problems):
-        settings = dataclasses.replace(settings, features=dataclasses.replace(settings.features, log_level="info"))
+        settings = dataclasses.replace(
+            settings, features=dataclasses.replace(settings.features, log_level="info")
+        )
     backend, backend_problems = check_backend_settings(settings.backend)
     problems.extend(backend_problems)
     settings = dataclasses.replace(settings, backend=backend)
@@ -77,7 +87,9 @@ def parse_settings(data: Any, base: CoveSettings | None = None) -> tuple[CoveSet
     return settings, problems
 
 
-def _clamp_positive(settings: CoveSettings, defaults: CoveSettings, problems: list[str]) -> CoveSettings:
+def _clamp_positive(
+    settings: CoveSettings, defaults: CoveSettings, problems: list[str]
+) -> CoveSettings:
     """Numbers that must be positive fall back to their defaults."""
     rules = {
         "generation": ("max_tokens", "deadline_ms", "max_lines"),
@@ -93,5 +105,7 @@ def _clamp_positive(settings: CoveSettings, defaults: CoveSettings, problems: li
                 problems.append(f"Setting '{section}.{name}' must be positive; using {default}.")
                 fixes[name] = default
         if fixes:
-            settings = dataclasses.replace(settings, **{section: dataclasses.replace(current, **fixes)})
+            settings = dataclasses.replace(
+                settings, **{section: dataclasses.replace(current, **fixes)}
+            )
     return settings

@@ -23,7 +23,7 @@ def git(root: Path, *args: str) -> str:
 @pytest.fixture(scope="session")
 def backend():
     """The embedded Qwen2.5-Coder-0.5B through the local llama.cpp backend (loaded once)."""
-    from engine.local_backend import open_local_backend
+    from engine.local.backend import open_local_backend
     from engine.settings import ModelSettings
 
     loaded = open_local_backend(ModelSettings())
@@ -38,7 +38,7 @@ def model_path(backend):
 
 
 def is_circle_area(text: str) -> bool:
-    """pi (math.pi, pi) or its value, times radius squared.
+    """Pi (math.pi, pi) or its value, times radius squared.
 
     The keystroke-stable layout (hole from the line start) makes this model write
     3.14159 where the classic PSM prompt writes math.pi; both are the area formula.

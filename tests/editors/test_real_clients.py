@@ -43,7 +43,7 @@ def cove_command() -> str:
 
 
 def nvim_or_skip() -> str:
-    """nvim 0.11+, or skip when Neovim is absent."""
+    """Nvim 0.11+, or skip when Neovim is absent."""
     nvim = find_tool("nvim")
     if not nvim:
         pytest.skip(
@@ -116,7 +116,8 @@ def test_neovim_plugin_against_a_fake_server(capsys):
 @pytest.mark.timeout(700)
 def test_neovim_end_to_end(capsys):
     """Neovim 0.11 + editors/neovim + `cove serve` + the real model: ghost text, accept,
-    a code action, :CoveExplain and :CoveCommitMessage."""
+    a code action, :CoveExplain and :CoveCommitMessage.
+    """
     nvim = nvim_or_skip()
     rc, output, seconds = run_bounded(
         [nvim, "--headless", "--clean", "-u", str(EDITORS / "neovim" / "tests" / "e2e.lua")],

@@ -1,0 +1,349 @@
+"""The SQLite side of the index: schema, corruption recovery, rows in and out.
+
+One database per repository (stdlib sqlite3, WAL) under the user cache directory. One
+connection guarded by a lock serves every thread; writes are batched in transactions so
+readers (completion requests) get a turn while a build runs. A database SQLite finds
+corrupt, or with another schema version, is deleted and rebuilt, with a log line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import sqlite3
+import threading
+from collections import Counter, OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from context.index.chunking import ParsedFile
+from context.settings import ContextSettings
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = "5"
+SEARCH_TERMS = 10  # the rarest query words kept: BM25 cost grows with the postings read
+SEARCH_POSTINGS = 4000  # stop adding words once this many chunk hits are implied
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files(
+    id INTEGER PRIMARY KEY, path TEXT UNIQUE NOT NULL, blob TEXT NOT NULL,
+    mtime_ns INTEGER NOT NULL, size INTEGER NOT NULL, language TEXT NOT NULL, lines INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS symbols(
+    id INTEGER PRIMARY KEY, file_id INTEGER NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL,
+    start_line INTEGER NOT NULL, end_line INTEGER NOT NULL, signature TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS symbols_name ON symbols(name);
+CREATE INDEX IF NOT EXISTS symbols_file ON symbols(file_id);
+CREATE TABLE IF NOT EXISTS chunks(
+    id INTEGER PRIMARY KEY, file_id INTEGER NOT NULL, start_line INTEGER NOT NULL,
+    end_line INTEGER NOT NULL, text TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS chunks_file ON chunks(file_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_fts USING fts5(
+    text, content='chunks', content_rowid='id', tokenize="unicode61 tokenchars '_'");
+CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vocab USING fts5vocab(chunks_fts, 'row');
+"""
+
+
+@dataclass(frozen=True)
+class SymbolRecord:
+    """A symbol row with its file path."""
+
+    path: str
+    name: str
+    kind: str
+    start_line: int
+    end_line: int
+    signature: str
+
+
+@dataclass(frozen=True)
+class ChunkRecord:
+    """A chunk row with its path and BM25 relevance (higher is better)."""
+
+    path: str
+    start_line: int
+    end_line: int
+    text: str
+    score: float
+
+
+def default_index_dir() -> Path:
+    """`$XDG_CACHE_HOME/cove/index` (or `~/.cache/cove/index`)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "cove" / "index"
+
+
+def database_path(root: Path, settings: ContextSettings) -> Path:
+    """Where the index of `root` lives: a file named by a hash of the root's real path."""
+    folder = Path(settings.index_dir) if settings.index_dir else default_index_dir()
+    digest = hashlib.sha256(str(root.resolve()).encode("utf-8", "surrogateescape")).hexdigest()[:20]
+    return folder / f"{digest}.sqlite"
+
+
+class IndexStore:
+    """Rows of one repository's index; safe to use from several threads."""
+
+    def __init__(self, root: Path, db_path: Path) -> None:
+        self.root = root
+        self.db_path = db_path
+        self._lock = threading.RLock()
+        self._conn = self._connect()
+        # Per-file symbol lists, asked again on every keystroke; any write clears them.
+        self._symbols: OrderedDict[str, list[SymbolRecord]] = OrderedDict()
+
+    # -- database lifecycle -------------------------------------------------------------
+
+    def _open_checked(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            if conn.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                raise sqlite3.DatabaseError("quick_check failed")
+            conn.executescript(SCHEMA)
+            row = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            if row is None:
+                conn.execute("INSERT OR REPLACE INTO meta VALUES('schema', ?)", (SCHEMA_VERSION,))
+                conn.execute("INSERT OR REPLACE INTO meta VALUES('root', ?)", (str(self.root),))
+            elif row[0] != SCHEMA_VERSION:
+                raise sqlite3.DatabaseError(f"schema {row[0]} is not {SCHEMA_VERSION}")
+        except sqlite3.DatabaseError:
+            conn.close()
+            raise
+        return conn
+
+    def _connect(self) -> sqlite3.Connection:
+        self.db_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            return self._open_checked()
+        except sqlite3.DatabaseError as error:
+            log.warning(
+                "index database %s is unusable (%s); deleting and rebuilding it",
+                self.db_path,
+                error,
+            )
+            self._delete_files()
+            return self._open_checked()
+
+    def _delete_files(self) -> None:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            try:
+                os.unlink(f"{self.db_path}{suffix}")
+            except FileNotFoundError:
+                pass
+
+    def reset(self) -> None:
+        """Throw the database away and start empty (after corruption found mid-use)."""
+        with self._lock:
+            try:
+                self._conn.close()
+            except sqlite3.Error:
+                pass
+            self._delete_files()
+            self._symbols.clear()
+            self._conn = self._open_checked()
+
+    def close(self) -> None:
+        """Close the database."""
+        with self._lock:
+            self._conn.close()
+
+    # -- writing ------------------------------------------------------------------------
+
+    def _store(self, parsed: ParsedFile) -> None:
+        conn = self._conn
+        row = conn.execute("SELECT id FROM files WHERE path=?", (parsed.path,)).fetchone()
+        if row is not None:
+            self._delete_rows(row[0])
+            conn.execute(
+                "UPDATE files SET blob=?, mtime_ns=?, size=?, language=?, lines=? WHERE id=?",
+                (parsed.blob, parsed.mtime_ns, parsed.size, parsed.language, parsed.lines, row[0]),
+            )
+            file_id = row[0]
+        else:
+            file_id = conn.execute(
+                "INSERT INTO files(path, blob, mtime_ns, size, language, lines) VALUES(?,?,?,?,?,?)",
+                (
+                    parsed.path,
+                    parsed.blob,
+                    parsed.mtime_ns,
+                    parsed.size,
+                    parsed.language,
+                    parsed.lines,
+                ),
+            ).lastrowid
+        conn.executemany(
+            "INSERT INTO symbols(file_id, name, kind, start_line, end_line, signature) VALUES(?,?,?,?,?,?)",
+            [
+                (file_id, s.name, s.kind, s.start_line, s.end_line, s.signature)
+                for s in parsed.symbols
+            ],
+        )
+        conn.executemany(
+            "INSERT INTO chunks(file_id, start_line, end_line, text) VALUES(?,?,?,?)",
+            [(file_id, start, end, text) for start, end, text in parsed.chunks],
+        )
+        conn.execute(
+            "INSERT INTO chunks_fts(rowid, text) SELECT id, text FROM chunks WHERE file_id=?",
+            (file_id,),
+        )
+
+    def _delete_rows(self, file_id: int) -> None:
+        conn = self._conn
+        # External-content FTS: a row is removed by replaying its text as a 'delete'.
+        conn.execute(
+            "INSERT INTO chunks_fts(chunks_fts, rowid, text) SELECT 'delete', id, text FROM chunks WHERE file_id=?",
+            (file_id,),
+        )
+        conn.execute("DELETE FROM chunks WHERE file_id=?", (file_id,))
+        conn.execute("DELETE FROM symbols WHERE file_id=?", (file_id,))
+
+    def _remove(self, path: str) -> bool:
+        """Delete one file's rows (inside a transaction)."""
+        row = self._conn.execute("SELECT id FROM files WHERE path=?", (path,)).fetchone()
+        if row is None:
+            return False
+        self._delete_rows(row[0])
+        self._conn.execute("DELETE FROM files WHERE id=?", (row[0],))
+        return True
+
+    def write(
+        self, parsed: list[ParsedFile], touched: list[tuple[str, int, int]], removed: list[str]
+    ) -> None:
+        """One transaction: new rows, re-stat'ed rows, removed files."""
+        with self._lock:
+            self._symbols.clear()
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                for item in parsed:
+                    self._store(item)
+                self._conn.executemany(
+                    "UPDATE files SET mtime_ns=?, size=? WHERE path=?",
+                    [(m, s, p) for p, m, s in touched],
+                )
+                for path in removed:
+                    self._remove(path)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    def known(self) -> dict[str, tuple[str, int, int]]:
+        """Indexed path → (blob hash, mtime_ns, size)."""
+        with self._lock:
+            rows = self._conn.execute("SELECT path, blob, mtime_ns, size FROM files").fetchall()
+        return {path: (blob, mtime, size) for path, blob, mtime, size in rows}
+
+    # -- reading ------------------------------------------------------------------------
+
+    def _query(self, sql: str, args: Iterable = ()) -> list[tuple]:
+        with self._lock:
+            try:
+                return self._conn.execute(sql, tuple(args)).fetchall()
+            except sqlite3.OperationalError as error:  # e.g. an FTS syntax problem: no hits
+                log.debug("index query failed: %s", error)
+                return []
+
+    def file_count(self) -> int:
+        """Files in the index."""
+        return self._query("SELECT COUNT(*) FROM files")[0][0]
+
+    def has_file(self, path: str) -> bool:
+        """True when `path` (relative) is indexed."""
+        return bool(self._query("SELECT 1 FROM files WHERE path=?", (path,)))
+
+    def paths(self) -> list[str]:
+        """Every indexed path, sorted."""
+        return [r[0] for r in self._query("SELECT path FROM files ORDER BY path")]
+
+    def definitions(self, names: Iterable[str], per_name: int = 4) -> list[SymbolRecord]:
+        """Symbols named any of `names` (at most `per_name` each), by path and line."""
+        wanted = sorted(set(names))
+        out: list[SymbolRecord] = []
+        for start in range(0, len(wanted), 500):  # SQLite's variable limit
+            part = wanted[start : start + 500]
+            marks = ",".join("?" * len(part))
+            rows = self._query(
+                "SELECT f.path, s.name, s.kind, s.start_line, s.end_line, s.signature FROM symbols s "
+                f"JOIN files f ON f.id = s.file_id WHERE s.name IN ({marks}) ORDER BY s.name, f.path, s.start_line",
+                part,
+            )
+            seen: Counter = Counter()
+            for row in rows:
+                seen[row[1]] += 1
+                if seen[row[1]] <= per_name:
+                    out.append(SymbolRecord(*row))
+        return out
+
+    def symbol_names(self) -> set[str]:
+        """Every distinct symbol name in the index."""
+        return {r[0] for r in self._query("SELECT DISTINCT name FROM symbols")}
+
+    def symbols_in(self, path: str) -> list[SymbolRecord]:
+        """Every symbol of one file, in line order (a fresh list; cached rows)."""
+        with self._lock:
+            cached = self._symbols.get(path)
+            if cached is None:
+                rows = self._query(
+                    "SELECT f.path, s.name, s.kind, s.start_line, s.end_line, s.signature "
+                    "FROM symbols s JOIN files f ON f.id = s.file_id WHERE f.path=? "
+                    "ORDER BY s.start_line, s.name",
+                    (path,),
+                )
+                cached = self._symbols[path] = [SymbolRecord(*row) for row in rows]
+                if len(self._symbols) > 256:
+                    self._symbols.popitem(last=False)
+            return list(cached)
+
+    def lines(self, path: str, start: int, end: int) -> list[str]:
+        """Lines `start`..`end` (1-based, inclusive) of an indexed file, from its chunks."""
+        rows = self._query(
+            "SELECT c.start_line, c.text FROM chunks c JOIN files f ON f.id = c.file_id "
+            "WHERE f.path=? AND c.end_line >= ? AND c.start_line <= ? ORDER BY c.start_line",
+            (path, start, end),
+        )
+        out: list[str] = []
+        for first, text in rows:
+            for offset, line in enumerate(text.split("\n")):
+                if start <= first + offset <= end:
+                    out.append(line)
+        return out
+
+    def document_frequencies(self, terms: Iterable[str]) -> dict[str, int]:
+        """How many chunks hold each term (terms absent from the index are left out)."""
+        wanted = list(dict.fromkeys(terms))
+        if not wanted:
+            return {}
+        marks = ",".join("?" * len(wanted))
+        rows = self._query(f"SELECT term, doc FROM chunks_vocab WHERE term IN ({marks})", wanted)
+        return dict(rows)
+
+    def search(self, terms: Iterable[str], limit: int) -> list[ChunkRecord]:
+        """BM25 over chunks: the best `limit` for the rarest of `terms` (any of them).
+
+        Only the rarest words are asked: they carry the similarity, and common words
+        would make SQLite score most of the index on every keystroke.
+        """
+        words = [t for t in dict.fromkeys(terms) if t and '"' not in t]
+        if not words or limit <= 0:
+            return []
+        chosen, postings = [], 0
+        for word, count in sorted(
+            self.document_frequencies(words).items(), key=lambda i: (i[1], i[0])
+        ):
+            if len(chosen) >= SEARCH_TERMS or (chosen and postings + count > SEARCH_POSTINGS):
+                break
+            chosen.append(word)
+            postings += count
+        if not chosen:
+            return []
+        match = " OR ".join(f'"{w}"' for w in chosen)
+        rows = self._query(
+            "SELECT f.path, c.start_line, c.end_line, c.text, -bm25(chunks_fts) FROM chunks_fts "
+            "JOIN chunks c ON c.id = chunks_fts.rowid JOIN files f ON f.id = c.file_id "
+            "WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts) LIMIT ?",
+            (match, limit),
+        )
+        return [ChunkRecord(*row) for row in rows]

@@ -1,0 +1,324 @@
+"""The repository index on repositories built in tmp_path, and the tags queries."""
+
+from __future__ import annotations
+
+import builtins
+import itertools
+import logging
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from context.index.chunking import blob_hash, index_terms, split_chunks
+from context.index.index import RepositoryIndex, database_path
+from context.index.tags import extract_symbols, language_for
+from context.settings import ContextSettings
+from tests.conftest import git
+
+GEOMETRY = '''"""Geometry."""
+
+
+class Vector:
+    """A vector."""
+
+    x: float = 0.0
+
+    def scaled(self, factor: float) -> "Vector":
+        return Vector(self.x * factor)
+
+
+def distance_between(a, b):
+    return abs(a.x - b.x)
+'''
+
+
+def write(root: Path, rel: str, text: str) -> Path:
+    """Create `root/rel` with `text`."""
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def repo(tmp_path):
+    """A committed git repository with two Python files."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q")
+    write(root, "pkg/geometry.py", GEOMETRY)
+    write(
+        root, "pkg/app.py", "from pkg.geometry import Vector\n\n\ndef run():\n    return Vector()\n"
+    )
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "init")
+    return root
+
+
+@pytest.fixture
+def settings(tmp_path):
+    """Settings whose index lives in tmp_path/cache (outside the repository)."""
+    return ContextSettings(index_dir=str(tmp_path / "cache"))
+
+
+def names(index: RepositoryIndex, name: str) -> list[tuple[str, int]]:
+    """(path, line) of every symbol called `name`."""
+    return [(r.path, r.start_line) for r in index.definitions([name])]
+
+
+def test_build_then_second_build_parses_nothing(repo, settings):
+    index = RepositoryIndex(repo, settings)
+    first = index.build()
+    assert (first.files, first.parsed) == (2, 2)
+    assert names(index, "distance_between") == [("pkg/geometry.py", 13)]
+    second = index.build()
+    assert (second.files, second.parsed, second.touched, second.removed) == (2, 0, 0, 0)
+
+
+def test_changed_file_is_reparsed_and_touched_file_is_not(repo, settings):
+    index = RepositoryIndex(repo, settings)
+    index.build()
+    write(repo, "pkg/app.py", "def run_again():\n    pass\n")
+    os.utime(repo / "pkg/geometry.py", ns=(1, 1))  # new mtime, same content
+    stats = index.build()
+    assert (stats.parsed, stats.touched) == (1, 1)
+    assert names(index, "run_again") == [("pkg/app.py", 1)]
+    assert names(index, "run") == []
+
+
+def test_delete_and_rename_leave_the_index(repo, settings):
+    index = RepositoryIndex(repo, settings)
+    index.build()
+    git(repo, "mv", "pkg/geometry.py", "pkg/shapes.py")
+    (repo / "pkg/app.py").unlink()
+    stats = index.build()
+    assert stats.removed == 2
+    assert index.paths() == ["pkg/shapes.py"]
+    assert names(index, "Vector") == [("pkg/shapes.py", 4)]
+    assert index.search(["run"], 5) == []
+
+
+def test_update_file_reindexes_one_file_from_disk_or_buffer(repo, settings):
+    index = RepositoryIndex(repo, settings)
+    index.build()
+    write(repo, "pkg/app.py", "def fresh_name():\n    pass\n")
+    assert index.update_file(repo / "pkg/app.py") == "indexed"
+    assert names(index, "fresh_name") == [("pkg/app.py", 1)]
+    assert index.update_file("pkg/app.py") == "unchanged"
+    assert index.update_file("pkg/app.py", text="def typed_not_saved():\n    pass\n") == "indexed"
+    assert (
+        names(index, "typed_not_saved") == [("pkg/app.py", 1)] and names(index, "fresh_name") == []
+    )
+    # The next build sees the disk again (the buffer was never saved).
+    assert index.build().parsed == 1
+    assert names(index, "fresh_name") == [("pkg/app.py", 1)]
+    (repo / "pkg/app.py").unlink()
+    assert index.update_file("pkg/app.py") == "removed"
+    assert index.update_file("/elsewhere/x.py") == "skipped:outside"
+
+
+def test_new_untracked_file_added_by_update_and_ignored_one_refused(repo, settings):
+    index = RepositoryIndex(repo, settings)
+    index.build()
+    write(repo, ".gitignore", "generated/\n")
+    write(repo, "generated/out.py", "def generated_thing():\n    pass\n")
+    write(repo, "pkg/new.py", "def brand_new():\n    pass\n")
+    assert index.update_file("generated/out.py") == "skipped:ignored"
+    assert index.update_file("pkg/new.py") == "indexed"
+    assert names(index, "brand_new") == [("pkg/new.py", 1)]
+    index.build()
+    assert "generated/out.py" not in index.paths() and "pkg/new.py" in index.paths()
+
+
+def test_secrets_are_never_opened_nor_stored(repo, settings, monkeypatch):
+    write(repo, ".env", "API_TOKEN=sekrit-value-123\n")
+    write(repo, "deploy/server.key", "sekrit-value-123\n")
+    write(repo, "credentials.json", '{"token": "sekrit-value-123"}\n')
+    opened: list[str] = []
+    real_open = builtins.open
+
+    def spy(file, *args, **kwargs):
+        opened.append(str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", spy)
+    index = RepositoryIndex(repo, settings)
+    stats = index.build()
+    assert index.update_file(repo / ".env") == "skipped:secret"
+    monkeypatch.undo()
+    assert stats.skipped["secret"] == 3
+    assert not [p for p in opened if p.endswith((".env", ".key", "credentials.json"))]
+    index.close()
+    stored = b"".join(p.read_bytes() for p in Path(settings.index_dir).iterdir())
+    assert b"sekrit-value-123" not in stored
+
+
+def test_database_lives_in_cache_dir_not_in_repo(repo, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    index = RepositoryIndex(repo, ContextSettings())
+    index.build()
+    assert index.db_path.parent == tmp_path / "xdg" / "cove" / "index"
+    assert index.db_path == database_path(repo, ContextSettings())
+    assert git(repo, "status", "--porcelain", "--ignored") == ""
+    journal = index._query("PRAGMA journal_mode")[0][0]
+    assert journal == "wal"
+
+
+def test_corrupt_database_is_rebuilt_with_a_log_line(repo, settings, caplog):
+    index = RepositoryIndex(repo, settings)
+    index.build()
+    index.close()
+    index.db_path.write_bytes(b"this is not a database" * 100)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{index.db_path}{suffix}").unlink(missing_ok=True)
+    with caplog.at_level(logging.WARNING, logger="context.index.index"):
+        again = RepositoryIndex(repo, settings)
+    assert "rebuilding" in caplog.text
+    assert again.build().parsed == 2
+    assert names(again, "Vector") == [("pkg/geometry.py", 4)]
+
+
+def test_bad_input_files(repo, settings):
+    write(repo, "broken.py", "def ok(a):\n    return a\n\ndef broken(:\n    x = \n")
+    write(repo, "huge_generated.py", "x = 1\n" * (10 * 1024 * 1024 // 6))  # ~10 MB
+    write(repo, "bundle.js", "var a=function(){return 1};" * 200)
+    write(repo, "notes.txt", "plain words about distance\n")
+    (repo / "image.dat").write_bytes(b"\x89PNG\x00\x00binary")
+    index = RepositoryIndex(repo, settings)
+    stats = index.build()
+    assert names(index, "ok") == [("broken.py", 1)]
+    assert (
+        stats.skipped["too_large"] == 1
+        and stats.skipped["minified"] == 1
+        and stats.skipped["binary"] == 1
+    )
+    assert "notes.txt" in index.paths() and index.search(["distance"], 5)
+
+
+def test_file_deleted_while_indexing(repo, settings):
+    for i in range(5):
+        write(repo, f"later/m{i}.py", f"def func_{i}():\n    pass\n")
+    index = RepositoryIndex(repo, settings)
+    victim = repo / "pkg" / "geometry.py"  # sorted after "later/"
+
+    def progress(done: int, total: int, path: str) -> None:
+        if victim.exists():
+            victim.unlink()
+
+    stats = index.build(progress)
+    assert "pkg/geometry.py" not in index.paths()
+    assert stats.skipped["missing"] == 1
+    assert names(index, "func_4") == [("later/m4.py", 1)]
+
+
+def test_empty_repo_detached_head_and_plain_folder(tmp_path, settings):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    git(empty, "init", "-q")
+    assert RepositoryIndex(empty, settings).build().files == 0
+    detached = tmp_path / "detached"
+    detached.mkdir()
+    git(detached, "init", "-q")
+    write(detached, "a.py", "def first():\n    pass\n")
+    git(detached, "add", "-A")
+    git(detached, "commit", "-qm", "one")
+    git(detached, "checkout", "-q", "--detach")
+    assert RepositoryIndex(detached, settings).build().files == 1
+    plain = tmp_path / "plain"
+    write(plain, "lib/util.py", "def util_fn():\n    pass\n")
+    index = RepositoryIndex(plain, settings)
+    assert index.build().files == 1 and names(index, "util_fn") == [("lib/util.py", 1)]
+
+
+def test_cancel_stops_after_a_batch(repo, settings):
+    for i in range(200):
+        write(repo, f"many/m{i:03}.py", f"def f{i}():\n    pass\n")
+    cancel = threading.Event()
+    cancel.set()
+    index = RepositoryIndex(repo, settings)
+    index.build(cancel=cancel)
+    assert 0 < index.file_count() < 202
+    assert index.build().files == 202
+
+
+def test_lines_and_search_read_back_the_file(repo, settings):
+    index = RepositoryIndex(repo, settings)
+    index.build()
+    assert index.lines("pkg/geometry.py", 13, 14) == [
+        "def distance_between(a, b):",
+        "    return abs(a.x - b.x)",
+    ]
+    hits = index.search(["distance_between"], 3)
+    assert hits[0].path == "pkg/geometry.py" and hits[0].score > 0
+
+
+def test_pure_helpers():
+    assert blob_hash(b"hello\n") == "ce013625030ba8dba906f756967f9e9ca394464a"  # git hash-object
+    assert index_terms("getUserName = user_id(self)") == ["getusername", "user_id"]
+    lines = ["import x", "", "def a():", "    pass", "", "def b():", "    pass"]
+    ranges = split_chunks(lines, 4)
+    assert ranges[0][0] == 1 and ranges[-1][1] == len(lines)
+    assert all(b[0] == a[1] + 1 for a, b in itertools.pairwise(ranges))
+    assert split_chunks([], 4) == []
+
+
+TAG_SAMPLES = {
+    "a.py": (
+        "class Point:\n    def dist(self, o):\n        return 0\n\ndef helper(a, b):\n    return a\n",
+        {"Point", "dist", "helper"},
+    ),
+    "a.js": (
+        "class Foo {\n  bar(x) { return x; }\n}\nfunction helper(a) { return a; }\nconst arrow = (a) => a;\n",
+        {"Foo", "bar", "helper", "arrow"},
+    ),
+    "a.ts": (
+        "export interface Shape { area(): number }\nexport type Id = string;\nexport function make(id: Id): Shape { return null!; }\n",
+        {"Shape", "Id", "make"},
+    ),
+    "a.tsx": (
+        "export function App(props: Props) { return <div>{props.x}</div>; }\ninterface Props { x: number }\n",
+        {"App", "Props"},
+    ),
+    "a.go": (
+        "package m\ntype Point struct {\n X int\n}\nfunc (p *Point) Dist() int { return 0 }\nfunc Helper() {}\n",
+        {"Point", "Dist", "Helper"},
+    ),
+    "a.rs": (
+        "pub struct Point { x: i32 }\nimpl Point {\n    pub fn dist(&self) -> i32 { 0 }\n}\ntrait Shape { fn area(&self); }\n",
+        {"Point", "dist", "Shape"},
+    ),
+    "A.java": (
+        "public class A {\n  public int dist(int o) { return 0; }\n}\ninterface Shape { double area(); }\n",
+        {"A", "dist", "Shape", "area"},
+    ),
+    "a.c": (
+        "struct point { int x; };\nstatic int helper(int a) {\n  return a;\n}\ntypedef int myint;\n",
+        {"point", "helper", "myint"},
+    ),
+    "a.cpp": (
+        "namespace ns {\nclass Point {\n public:\n  int dist() const;\n};\n}\nint free_fn(int a) { return a; }\n",
+        {"Point", "dist", "free_fn"},
+    ),
+}
+
+
+@pytest.mark.parametrize("path", sorted(TAG_SAMPLES))
+def test_tags_for_every_language(path):
+    source, expected = TAG_SAMPLES[path]
+    symbols = extract_symbols(language_for(path), source.encode())
+    assert expected <= {s.name for s in symbols}
+    assert all(s.signature and s.start_line >= 1 and s.end_line >= s.start_line for s in symbols)
+
+
+def test_signature_is_header_only_and_short_types_whole():
+    source = b"def f(a,\n      b) -> int:\n    return a + b\n\nclass Small:\n    x: int = 0\n"
+    by_name = {s.name: s for s in extract_symbols("python", source)}
+    assert by_name["f"].signature == "def f(a,\n      b) -> int:"
+    assert by_name["Small"].signature == "class Small:\n    x: int = 0"
+    go = {
+        s.name: s
+        for s in extract_symbols("go", b"package m\nfunc Add(a, b int) int {\n\treturn a + b\n}\n")
+    }
+    assert go["Add"].signature == "func Add(a, b int) int {"

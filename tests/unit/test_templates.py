@@ -1,0 +1,132 @@
+from engine.templates import (
+    CODEGEMMA,
+    CODELLAMA,
+    DEEPSEEK,
+    PLAIN,
+    QWEN,
+    STARCODER,
+    continued_line,
+    detect_template,
+    healed_tail,
+    middle_seed,
+    render_prompt,
+    split_cursor_line,
+)
+from engine.types import ContextChunk, FimInput
+
+
+def vocab(*tokens):
+    known = set(tokens)
+    return lambda text: text in known
+
+
+def test_detects_qwen_from_its_markers():
+    is_special = vocab(
+        "<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<|repo_name|>", "<|file_sep|>"
+    )
+    assert detect_template("<|fim_prefix|>", is_special) is QWEN
+
+
+def test_codegemma_shares_markers_but_not_repo_tokens():
+    is_special = vocab("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<|file_separator|>")
+    assert detect_template("<|fim_prefix|>", is_special) is CODEGEMMA
+
+
+def test_other_families():
+    assert (
+        detect_template(
+            "", vocab("<fim_prefix>", "<fim_suffix>", "<fim_middle>", "<repo_name>", "<file_sep>")
+        )
+        is STARCODER
+    )
+    assert (
+        detect_template("", vocab("<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>")) is DEEPSEEK
+    )
+    assert detect_template("<PRE>", vocab("<PRE>", "<SUF>", "<MID>")) is CODELLAMA
+
+
+def test_no_fim_tokens_falls_back_to_prefix_only():
+    assert detect_template("", vocab()) is PLAIN
+
+
+FIM = FimInput(
+    prefix="def f():\n", line_prefix="    return ", suffix="\n\nprint(f())\n", path="a.py"
+)
+
+
+def test_keystroke_stable_layout():
+    prompt = render_prompt(QWEN, FIM)
+    # The newline before the cursor's line opens the middle; the trailing blank is left
+    # for the model to write (it belongs to the next word's token).
+    assert (
+        prompt == "<|fim_prefix|>def f():<|fim_suffix|>\n\nprint(f())\n<|fim_middle|>\n    return"
+    )
+    typed = render_prompt(
+        QWEN,
+        FimInput(prefix=FIM.prefix, line_prefix="    return x", suffix=FIM.suffix, path="a.py"),
+    )
+    # Typing on the line only extends the prompt: everything before stays identical.
+    # Within a word nothing changes at all (the word is healed); the next word extends it.
+    assert typed == prompt
+    assert render_prompt(
+        QWEN, FimInput(prefix=FIM.prefix, line_prefix="    return x + 1", suffix=FIM.suffix)
+    ).startswith(prompt)
+    indent_only = FimInput(prefix=FIM.prefix, line_prefix="    ", suffix=FIM.suffix)
+    assert render_prompt(QWEN, indent_only).endswith("<|fim_middle|>\n")
+    assert middle_seed(QWEN, indent_only) == "\n" and middle_seed(QWEN, FIM, "psm") == ""
+
+
+def test_healing_leaves_the_last_word_to_the_model():
+    assert split_cursor_line("        return Fal") == ("        return", " Fal")
+    assert split_cursor_line("    x = ") == ("    x =", " ")
+    assert split_cursor_line("    foo.ba") == ("    foo", ".ba")
+    assert split_cursor_line("    x = foo(") == ("    x = foo", "(")
+    assert split_cursor_line("    retu") == ("", "    retu")
+    assert split_cursor_line("    ") == ("", "") and split_cursor_line("") == ("", "")
+    fim = FimInput(prefix="a\n", line_prefix="    return Fal", suffix="")
+    assert (continued_line(QWEN, fim), healed_tail(QWEN, fim)) == ("    return", " Fal")
+    assert (continued_line(QWEN, fim, "psm"), healed_tail(QWEN, fim, "psm")) == (
+        "    return Fal",
+        "",
+    )
+
+
+def test_classic_psm_layout_keeps_the_line_in_the_prefix():
+    assert render_prompt(QWEN, FIM, "psm") == (
+        "<|fim_prefix|>def f():\n    return <|fim_suffix|>\n\nprint(f())\n<|fim_middle|>"
+    )
+
+
+def test_first_line_of_a_file_has_no_newline_to_move():
+    fim = FimInput(prefix="", line_prefix="import ", suffix="\n")
+    assert render_prompt(QWEN, fim) == "<|fim_prefix|><|fim_suffix|>\n<|fim_middle|>import"
+    assert (
+        render_prompt(QWEN, FimInput(prefix="", line_prefix="imp", suffix=""))
+        == "<|fim_prefix|><|fim_suffix|><|fim_middle|>"
+    )
+
+
+def test_repo_level_format_uses_real_paths():
+    chunk = ContextChunk(path="pkg/shapes.py", text="PI = 3.14\n")
+    fim = FimInput(
+        prefix="",
+        line_prefix="x = ",
+        suffix="",
+        path="pkg/main.py",
+        repo_name="demo",
+        chunks=(chunk,),
+    )
+    prompt = render_prompt(QWEN, fim)
+    assert prompt.startswith(
+        "<|repo_name|>demo\n<|file_sep|>pkg/shapes.py\nPI = 3.14\n<|file_sep|>pkg/main.py\n<|fim_prefix|>"
+    )
+
+
+def test_path_comment_headers_without_file_markers():
+    chunk = ContextChunk(path="lib/util.js", text="export const PI = 3.14;")
+    fim = FimInput(prefix="", line_prefix="", suffix="", path="main.js", chunks=(chunk,))
+    assert render_prompt(DEEPSEEK, fim).startswith("// lib/util.js\nexport const PI = 3.14;\n")
+
+
+def test_prefix_only_continuation():
+    assert render_prompt(PLAIN, FIM) == "def f():\n    return"  # the blank is the model's to write
