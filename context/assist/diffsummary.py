@@ -302,7 +302,7 @@ IMPERATIVE = {form: base for base in _VERBS for form in _inflections(base)} | _I
 
 
 def imperative(text: str) -> str:
-    """ "Added x" / "Adds x" / "This commit adds x" → "Add x" (case of the first letter kept)."""
+    """Rewrite "Added x" / "Adds x" / "This commit adds x" as "Add x" (case of the first letter kept)."""
     text = re.sub(
         r"^(this (commit|change|patch|pr)|we|i)\s+", "", text.strip(), flags=re.IGNORECASE
     )

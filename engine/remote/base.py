@@ -174,7 +174,10 @@ class RemoteBackend:
                         self._probe()
             if call.why_stop():
                 return Outcome(reason=call.why_stop()).result(0)
-            make_body = lambda: self._body(call.request)
+
+            def make_body() -> dict:
+                return self._body(call.request)
+
             outcome = self._with_retries(call, self.path, make_body, self._parse_event)
             return outcome.result(estimate_tokens(call.request.prompt))
         except RemoteError as error:

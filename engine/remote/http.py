@@ -8,6 +8,7 @@ keeps a dead server from costing a connect timeout on every keystroke.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import ipaddress
 import json
@@ -224,10 +225,8 @@ class Stream:
     def _shutdown(conn: http.client.HTTPConnection) -> None:
         sock = conn.sock
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def abort(self, reason: str) -> None:
         """Shut the socket down: the reader wakes up and the server sees the client leave."""

@@ -46,9 +46,12 @@ class ScriptedBackend:
 
 
 def apply(text: str, edit: TextEdit) -> str:
-    """The text after the edit (lines split on \\n, columns as string indices)."""
+    r"""The text after the edit (lines split on \n, columns as string indices)."""
     lines = text.split("\n")
-    offset = lambda line, char: sum(len(x) + 1 for x in lines[:line]) + char
+
+    def offset(line: int, char: int) -> int:
+        return sum(len(x) + 1 for x in lines[:line]) + char
+
     return (
         text[: offset(edit.start_line, edit.start_character)]
         + edit.new_text

@@ -1020,9 +1020,15 @@ def test_remote_completion_matches_local_and_hides_secrets(backend, openai_serve
     secret_chunk = ContextChunk(
         path="config/settings.py", text=f"GITHUB_TOKEN = '{SECRET}'\n", source="test"
     )
-    provider = lambda text, path, window, budget: [secret_chunk]
+
+    def provider(text, path, window, budget):
+        return [secret_chunk]
+
     clean_chunk = dataclasses.replace(secret_chunk, text=scrub_text(secret_chunk.text))
-    scrubbed = lambda text, path, window, budget: [clean_chunk]
+
+    def scrubbed(text, path, window, budget):
+        return [clean_chunk]
+
     remote = open_remote_backend(
         BackendSettings(type="openai", url=openai_server.url, timeout_ms=LONG_MS), scrub=scrub_text
     )
