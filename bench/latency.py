@@ -182,7 +182,10 @@ def bench_latency(report: Report, backend, quick: bool) -> None:
         Row("peak server RSS, typing (MB)", None, run.peak_rss_mb, lower_is_better=True),
     ]
     floor = statistics.mean(run.floor_ms) if run.floor_ms else 0.0
-    misses = [lat for lat, kind in zip(run.latencies, run.cache_kinds) if kind == "miss"]
+    # not strict: a request whose log line never came has a latency but no cache kind
+    misses = [
+        lat for lat, kind in zip(run.latencies, run.cache_kinds, strict=False) if kind == "miss"
+    ]
     overhead = (statistics.mean(misses) / floor) if floor and misses else 0.0
     report.rows.append(
         Row("model-call latency ÷ floor (measured rates × tokens needed)", None, overhead)

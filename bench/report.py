@@ -17,6 +17,7 @@ class Row:
     lower_is_better: bool = False
 
     def ratio(self) -> str:
+        """Cove's value over the baseline's, as text ("–" when there is nothing to compare)."""
         if not self.baseline or self.cove is None:
             return "–"
         return f"{self.cove / self.baseline:.2f}×"

@@ -106,7 +106,7 @@ def load_cli_settings(args: argparse.Namespace) -> CoveSettings:
         try:
             data = json.loads(Path(args.config).read_text())
         except (OSError, ValueError) as error:
-            raise UsageError(f"cannot read settings file {args.config}: {error}.")
+            raise UsageError(f"cannot read settings file {args.config}: {error}.") from None
     settings, problems = parse_settings(data)
     overrides: dict = {"model": {}, "generation": {}, "backend": {}}
     if getattr(args, "backend", None):

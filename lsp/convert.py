@@ -8,7 +8,7 @@ from context.completion import Completion
 
 
 def split_source(source: str) -> list[str]:
-    """Lines as the LSP counts them: split at \\n, \\r\\n or \\r (terminators removed)."""
+    r"""Lines as the LSP counts them: split at \n, \r\n or \r (terminators removed)."""
     return source.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 

@@ -20,8 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from context.index.chunking import ParsedFile, blob_hash, parse_file
 from context.index import files as filesmod
+from context.index.chunking import ParsedFile, blob_hash, parse_file
 from context.index.store import IndexStore, database_path
 from context.settings import ContextSettings
 

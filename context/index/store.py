@@ -8,6 +8,7 @@ corrupt, or with another schema version, is deleted and rebuilt, with a log line
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -129,18 +130,14 @@ class IndexStore:
 
     def _delete_files(self) -> None:
         for suffix in ("", "-wal", "-shm", "-journal"):
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 os.unlink(f"{self.db_path}{suffix}")
-            except FileNotFoundError:
-                pass
 
     def reset(self) -> None:
         """Throw the database away and start empty (after corruption found mid-use)."""
         with self._lock:
-            try:
+            with contextlib.suppress(sqlite3.Error):
                 self._conn.close()
-            except sqlite3.Error:
-                pass
             self._delete_files()
             self._symbols.clear()
             self._conn = self._open_checked()

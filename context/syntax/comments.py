@@ -127,7 +127,7 @@ def wrap_comment(
 
 
 def detect_docstring_style(text: str) -> str | None:
-    """ "google", "numpy" or "rest" from the file's existing docstrings; None when unclear."""
+    """The style ("google", "numpy" or "rest") of the file's existing docstrings; None when unclear."""
     counts: Counter[str] = Counter()
     for _quote, body in _DOCSTRING.findall(text):
         for style, pattern in _STYLE_MARKERS.items():

@@ -111,7 +111,7 @@ _local = threading.local()  # a tree-sitter parser must not be shared between th
 
 
 def get_parser(language: str):
-    """This thread's tree-sitter parser for `language`, or None when there is no grammar."""
+    """The calling thread's tree-sitter parser for `language`, or None when there is no grammar."""
     if language not in _GRAMMARS:
         return None
     parsers = _local.__dict__.setdefault("parsers", {})

@@ -52,7 +52,9 @@ def locate_parts() -> list[Path]:
         try:
             dist = metadata.distribution(dist_name)
         except metadata.PackageNotFoundError:
-            raise CompletionError(f"Model package {dist_name} is not installed: {REINSTALL_HINT}.")
+            raise CompletionError(
+                f"Model package {dist_name} is not installed: {REINSTALL_HINT}."
+            ) from None
         wanted = f"data/part{number:02d}.bin"
         files = [f for f in (dist.files or []) if str(f).replace("\\", "/").endswith(wanted)]
         if not files:

@@ -101,7 +101,7 @@ class LlamaServerBackend(RemoteBackend):
 
     @property
     def id_slot(self) -> int:
-        """This editor's slot: stable per session, so the server's KV cache stays its own."""
+        """The slot of this editor: stable per session, so the server's KV cache stays its own."""
         slots = int(self.server.facts.get("total_slots") or 0)
         if slots <= 0:
             return -1
