@@ -37,13 +37,13 @@ from engine.remote.probe import (
     probe_server,
 )
 from engine.remote.prompt import (
-    BackendSettings,
     estimate_tokens,
     rerender_prompt,
     template_for_model,
 )
 from engine.remote.scrub import scrub_text
 from engine.remote.wire import Call, ClientErrors, InFlight, Outcome, Piece, read_events
+from engine.settings import BackendSettings
 from engine.templates import FimTemplate
 from engine.types import GenerationRequest, GenerationResult
 

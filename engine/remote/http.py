@@ -176,7 +176,8 @@ def iter_sse(lines: Iterator[bytes]) -> Iterator[tuple[str, str]]:
     are skipped; several `data:` lines join with newlines; llama-server's `error: {...}`
     lines come out as event "error".
     """
-    event, data = "message", []
+    event = "message"
+    data: list[str] = []
     for raw in lines:
         line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
         if not line:
@@ -240,13 +241,16 @@ class Stream:
 
     def events(self) -> Iterator[tuple[str, str]]:
         """The response's events; a JSON (non-SSE) body comes out as one event."""
-        kind = self.response.getheader("Content-Type", "")
+        response = self.response
+        if response is None:
+            raise RuntimeError("Stream.events() called before a response was attached")
+        kind = response.getheader("Content-Type", "")
         if "text/event-stream" not in kind:
-            yield "message", self.response.read().decode("utf-8", errors="replace")
+            yield "message", response.read().decode("utf-8", errors="replace")
             self.finished = True
             return
-        yield from iter_sse(iter(self.response.readline, b""))
-        self.finished = self.response.isclosed() or not self.response.read(1)
+        yield from iter_sse(iter(response.readline, b""))
+        self.finished = response.isclosed() or not response.read(1)
 
     def close(self) -> None:
         """Drop the connection."""
@@ -341,6 +345,7 @@ class Connector:
 
     def _new(self) -> http.client.HTTPConnection:
         self.connects += 1
+        conn: http.client.HTTPConnection
         if self._ssl is not None:
             conn = http.client.HTTPSConnection(
                 self.endpoint.host,
