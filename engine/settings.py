@@ -12,11 +12,14 @@ import re
 import types
 import typing
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from engine.templates import TEMPLATES
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,7 +75,7 @@ def check_backend_settings(settings: BackendSettings) -> tuple[BackendSettings, 
     """
     problems: list[str] = []
     defaults = BackendSettings()
-    fixes: dict[str, object] = {}
+    fixes: dict[str, Any] = {}
 
     def reject(name: str, sentence: str) -> None:
         problems.append(sentence)
@@ -177,7 +180,7 @@ def load_settings(
     if not isinstance(data, dict):
         return current, [f"{where or 'settings'}: expected an object, got {data!r}; defaults used."]
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    fields = {f.name: f for f in dataclasses.fields(cls)}
     changes: dict[str, Any] = {}
     for key, value in data.items():
         name = snake_case(str(key))
@@ -186,7 +189,7 @@ def load_settings(
             problems.append(f"Unknown setting {label!r} ignored.")
             continue
         kind = hints[name]
-        if dataclasses.is_dataclass(kind):
+        if isinstance(kind, type) and dataclasses.is_dataclass(kind):
             sub, sub_problems = load_settings(kind, value, getattr(current, name), label)
             changes[name] = sub
             problems.extend(sub_problems)
@@ -195,7 +198,7 @@ def load_settings(
             changes[name] = _coerce(value, kind)
         except ValueError as error:
             problems.append(f"Setting {label!r}: {error}; keeping {getattr(current, name)!r}.")
-    return dataclasses.replace(current, **changes), problems  # type: ignore[type-var]
+    return dataclasses.replace(current, **changes), problems
 
 
 def validate_choice(value: str, choices: tuple[str, ...], label: str, problems: list[str]) -> bool:
