@@ -19,10 +19,14 @@ class Backend(Protocol):
     """What the rest of Cove needs from a model."""
 
     template: FimTemplate
-    model_name: str
     # True when generation can be forced to start with `GenerationRequest.heal` (token
     # healing); a backend without it gets the classic psm prompt, which needs none.
     heals: bool
+
+    @property
+    def model_name(self) -> str:
+        """The served or loaded model's name (read-only: a remote one learns it from the server)."""
+        ...
 
     def count_tokens(self, text: str) -> int:
         """Tokens `text` costs with this model's tokenizer."""
