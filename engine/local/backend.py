@@ -226,10 +226,10 @@ class LocalBackend:
     def _healing_tokens(self, pending: bytes) -> np.ndarray:
         """Ids whose text starts with `pending` or is a start of it (token healing)."""
         if self._vocab_sorted is None:  # built once, on the model thread after loading (~0.5 s)
-            texts = [
+            pairs = [
                 (self.llm.detokenize([i], special=False), i) for i in range(self.llm.n_vocab())
             ]
-            ordered = sorted((t, i) for t, i in texts if t)
+            ordered = sorted((t, i) for t, i in pairs if t)
             self._vocab_sorted = (
                 [t for t, _ in ordered],
                 np.array([i for _, i in ordered], dtype=np.int64),

@@ -59,7 +59,7 @@ def locate_parts() -> list[Path]:
         files = [f for f in (dist.files or []) if str(f).replace("\\", "/").endswith(wanted)]
         if not files:
             raise CompletionError(f"{dist_name} has no {wanted}: {REINSTALL_HINT}.")
-        path = Path(dist.locate_file(files[0]))
+        path = Path(str(dist.locate_file(files[0])))  # typeshed: SimplePath; it is a Path
         if not path.is_file():
             raise CompletionError(f"{path} is missing: {REINSTALL_HINT}.")
         parts.append(path)
