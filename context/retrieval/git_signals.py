@@ -13,6 +13,10 @@ import threading
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import git
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +64,13 @@ class GitSignals:
         # gitpython's Repo is not thread-safe (its persistent `cat-file` pipes deadlock when
         # two threads talk to them): every use of the repository holds this lock.
         self._git_lock = threading.Lock()
-        self._repo = None
+        self._repo: git.Repo | None = None
         self._opened = False
         self._diff: tuple[float, dict[str, list[tuple[int, int]]]] = (0.0, {})
         self._refreshing = False
         self._log: tuple[str, list[list[str]]] = ("", [])
 
-    def _open(self):
+    def _open(self) -> git.Repo | None:
         if not self._opened:
             self._opened = True
             try:
@@ -90,7 +94,7 @@ class GitSignals:
 
     def _read_diff_locked(self) -> dict[str, list[tuple[int, int]]]:
         regions: dict[str, list[tuple[int, int]]] = {}
-        if self._head():
+        if self._head() and self._repo is not None:
             try:
                 text = self._repo.git.diff(
                     "HEAD", "-U0", "--no-color", "--no-ext-diff", "--relative"
@@ -140,7 +144,7 @@ class GitSignals:
     def _commits(self) -> list[list[str]]:
         """The recent history's file lists (the caller holds the git lock)."""
         head = self._head()
-        if not head:
+        if not head or self._repo is None:
             return []
         if self._log[0] == head:
             return self._log[1]
