@@ -119,7 +119,8 @@ def wrap_comment(
         if kind == "blank":
             out.append("")
         elif kind == "item":
-            bullet = _ITEM.match(body).group(0)
+            item = _ITEM.match(body)  # _paragraphs made it an item because this matched
+            bullet = item.group(0) if item else ""
             out.extend(_wrap(body[len(bullet) :], room, bullet, " " * len(bullet)))
         else:
             out.extend(_wrap(body, room, "", ""))

@@ -261,7 +261,7 @@ def enclosing_definition(text: str, language: str | None, line: int) -> Definiti
     decorators count as part of it), or None.
     """
     tree = parse(text, language)
-    if tree is None or line < 0:
+    if tree is None or language is None or line < 0:  # no language: parse gave no tree
         return None
     path = _definition_path(tree.root_node, line, language)
     if not path:
@@ -282,7 +282,7 @@ def outline(
     number and nesting, cut to `max_chars`; empty when there are none or no grammar.
     """
     tree = parse(text, language)
-    if tree is None:
+    if tree is None or language is None:  # no language: parse gave no tree
         return ""
     end = end_line if end_line is not None else text.count("\n")
     entries: list[str] = []
