@@ -171,6 +171,7 @@ class RepositoryIndex(IndexStore):
         reason = filesmod.skip_reason(rel, rules)
         if reason is None and not self.has_file(rel) and self._git_ignored(rel):
             reason = "ignored"
+        data: bytes | None = None
         if reason is None and text is not None:
             data = text.encode("utf-8", errors="surrogatepass")
             mtime_ns, size = 0, -1  # an unsaved buffer: the next build re-reads the disk
@@ -183,7 +184,7 @@ class RepositoryIndex(IndexStore):
             if entry is not None:
                 text, data, reason = filesmod.read_text(self.root, rel)
                 mtime_ns, size = entry.mtime_ns, entry.size
-        if reason or text is None:
+        if reason or text is None or data is None:  # read_text gives data with any text
             return "removed" if self.remove_file(rel) else f"skipped:{reason}"
         return self._update(rel, text, data, mtime_ns, size)
 

@@ -326,7 +326,8 @@ class IndexStore:
         words = [t for t in dict.fromkeys(terms) if t and '"' not in t]
         if not words or limit <= 0:
             return []
-        chosen, postings = [], 0
+        chosen: list[str] = []
+        postings = 0
         for word, count in sorted(
             self.document_frequencies(words).items(), key=lambda i: (i[1], i[0])
         ):

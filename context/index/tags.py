@@ -208,7 +208,7 @@ def extract_symbols(lang: str, source: bytes, tree: Any | None = None) -> list[S
             continue
         node = captures[kinds[0]][0]
         kind = kinds[0].split(".", 1)[1]
-        name = names[0].text.decode("utf-8", errors="replace")
+        name = (names[0].text or b"").decode("utf-8", errors="replace")
         symbol = Symbol(
             name=name,
             kind=kind,
