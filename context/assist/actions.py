@@ -345,7 +345,7 @@ def docstring_edit(
     """
     language = language_for(path, language_id)
     d = docstring_target(text, language, line, replace=replace)
-    if d is None:
+    if d is None or language is None:  # docstring_target finds nothing without a language
         return None
     target = Target(start_line=d.header_line, end_line=d.end_line, definition=d)
     code, _summarised = fit_code(backend, text, language, target, settings.code_tokens)
