@@ -21,10 +21,10 @@ from typing import Any
 
 from bench.report import percentile
 from context.index.index import BuildStats
-from context.index.tags import parse
 from context.retrieval.imports import parse_imports, resolve_import
 from context.retrieval.repository import RepositoryContext
 from context.settings import ContextSettings
+from context.syntax.languages import parse
 from context.window import BudgetSettings, cursor_window
 from engine.types import Tokenizer
 
@@ -64,7 +64,7 @@ def edit_similarity(a: str, b: str) -> float:
 
 def string_lines(text: str) -> set[int]:
     """0-based lines inside a multi-line string (a docstring) or import: not code to predict."""
-    tree = parse("python", text.encode("utf-8"))
+    tree = parse(text, "python")
     inside: set[int] = set()
     stack = [tree.root_node] if tree is not None else []
     while stack:

@@ -9,7 +9,8 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from context.index.tags import Symbol, extract_symbols, language_for
+from context.index.tags import Symbol, extract_symbols
+from context.syntax.languages import language_for
 
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 STOPWORDS = frozenset(
@@ -84,7 +85,7 @@ def parse_file(
     path: str, text: str, data: bytes, mtime_ns: int, size: int, chunk_lines: int
 ) -> ParsedFile:
     """Symbols and chunks of one file's text."""
-    language = language_for(path)
+    language = language_for(path) or ""  # the store keeps "" for plain text
     symbols = extract_symbols(language, data) if language else []
     lines = text.split("\n")
     chunks = [(s, e, "\n".join(lines[s - 1 : e])) for s, e in split_chunks(lines, chunk_lines)]

@@ -1,63 +1,25 @@
 """Symbols from tree-sitter tags queries: name, kind, line range, signature.
 
-Each language uses its grammar wheel's `TAGS_QUERY` where the wheel ships one; TypeScript
-and TSX ship none, so theirs lives in `queries/typescript.scm` (data, not code). Parsers
-are per thread (a tree-sitter parser is not safe to share); compiled queries are shared.
+Languages, grammars, parsers and the compiled tags queries (each grammar wheel's
+`TAGS_QUERY`, or ours in `queries/*.scm` where a wheel ships none) come from the one
+language table, `context.syntax.languages`; this module only turns query matches into
+`Symbol`s.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
-import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
+
+from context.syntax.languages import parse, tags_query
 
 log = logging.getLogger(__name__)
 
-QUERY_DIR = Path(__file__).with_name("queries")
 SIGNATURE_MAX_LINES = 6
 SIGNATURE_MAX_CHARS = 400
 SMALL_TYPE_LINES = 15  # a type this short is shown whole (struct fields, enum members)
 TYPE_KINDS = frozenset({"class", "type", "interface", "struct", "enum", "module"})
-
-# extension → language name (the key of GRAMMARS)
-EXTENSIONS: dict[str, str] = {
-    ".py": "python",
-    ".pyi": "python",
-    ".js": "javascript",
-    ".mjs": "javascript",
-    ".cjs": "javascript",
-    ".jsx": "javascript",
-    ".ts": "typescript",
-    ".mts": "typescript",
-    ".cts": "typescript",
-    ".tsx": "tsx",
-    ".go": "go",
-    ".rs": "rust",
-    ".java": "java",
-    ".c": "c",
-    ".h": "c",
-    ".cc": "cpp",
-    ".cpp": "cpp",
-    ".cxx": "cpp",
-    ".hpp": "cpp",
-    ".hh": "cpp",
-    ".hxx": "cpp",
-}
-# language → (module, language function, tags query: "TAGS_QUERY" or a .scm file name)
-GRAMMARS: dict[str, tuple[str, str, str]] = {
-    "python": ("tree_sitter_python", "language", "TAGS_QUERY"),
-    "javascript": ("tree_sitter_javascript", "language", "TAGS_QUERY"),
-    "typescript": ("tree_sitter_typescript", "language_typescript", "typescript.scm"),
-    "tsx": ("tree_sitter_typescript", "language_tsx", "typescript.scm"),
-    "go": ("tree_sitter_go", "language", "TAGS_QUERY"),
-    "rust": ("tree_sitter_rust", "language", "TAGS_QUERY"),
-    "java": ("tree_sitter_java", "language", "TAGS_QUERY"),
-    "c": ("tree_sitter_c", "language", "TAGS_QUERY"),
-    "cpp": ("tree_sitter_cpp", "language", "TAGS_QUERY"),
-}
 
 
 @dataclass(frozen=True)
@@ -69,60 +31,6 @@ class Symbol:
     start_line: int
     end_line: int
     signature: str
-
-
-def language_for(path: str) -> str:
-    """The tags language of a path by extension; "" for files indexed as plain text."""
-    dot = path.rfind(".")
-    return EXTENSIONS.get(path[dot:].lower(), "") if dot > path.rfind("/") else ""
-
-
-_lock = threading.Lock()
-_languages: dict[str, Any] = {}
-_queries: dict[str, Any] = {}
-_broken: set[str] = set()
-_local = threading.local()
-
-
-def load_language(lang: str) -> Any | None:
-    """The tree-sitter Language for `lang`, or None when its wheel is missing or broken."""
-    if lang in _languages or lang in _broken or lang not in GRAMMARS:
-        return _languages.get(lang)
-    with _lock:
-        if lang in _languages or lang in _broken:
-            return _languages.get(lang)
-        try:
-            from tree_sitter import Language, Query
-
-            module_name, function, query_name = GRAMMARS[lang]
-            module = importlib.import_module(module_name)
-            language = Language(getattr(module, function)())
-            if query_name.endswith(".scm"):
-                source = (QUERY_DIR / query_name).read_text(encoding="utf-8")
-            else:
-                source = getattr(module, query_name)
-            _queries[lang] = Query(language, source)
-            _languages[lang] = language
-        except Exception as error:  # a missing wheel costs that language its symbols only
-            log.warning("no tree-sitter tags for %s: %s", lang, error)
-            _broken.add(lang)
-    return _languages.get(lang)
-
-
-def parse(lang: str, source: bytes) -> Any | None:
-    """Parse `source` with this thread's parser for `lang` (None when unavailable)."""
-    language = load_language(lang)
-    if language is None:
-        return None
-    parsers = getattr(_local, "parsers", None)
-    if parsers is None:
-        parsers = _local.parsers = {}
-    parser = parsers.get(lang)
-    if parser is None:
-        from tree_sitter import Parser
-
-        parser = parsers[lang] = Parser(language)
-    return parser.parse(source)
 
 
 def _line_start(source: bytes, offset: int) -> int:
@@ -182,17 +90,18 @@ def signature_of(source: bytes, node: Any, kind: str) -> str:
     return _trim(source[start:end].decode("utf-8", errors="replace"), SIGNATURE_MAX_LINES)
 
 
-def extract_symbols(lang: str, source: bytes, tree: Any | None = None) -> list[Symbol]:
+def extract_symbols(lang: str | None, source: bytes, tree: Any | None = None) -> list[Symbol]:
     """Definitions in `source` by the language's tags query; [] for plain text or failure.
 
-    A file with syntax errors still yields what tree-sitter recovered.
+    `tree` may be a parse of exactly `source`. A file with syntax errors still yields
+    what tree-sitter recovered.
     """
-    if lang not in GRAMMARS:
+    query = tags_query(lang) if lang else None
+    if query is None:
         return []
     try:
-        tree = tree or parse(lang, source)
-        query = _queries.get(lang)
-        if tree is None or query is None:
+        tree = tree or parse(source, lang)
+        if tree is None:
             return []
         from tree_sitter import QueryCursor
 

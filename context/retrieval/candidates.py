@@ -19,13 +19,14 @@ from dataclasses import dataclass
 from context.index.chunking import STOPWORDS, index_terms
 from context.index.index import RepositoryIndex
 from context.index.store import SymbolRecord
-from context.index.tags import extract_symbols, language_for
+from context.index.tags import extract_symbols
 from context.retrieval.git_signals import GitSignals
 from context.retrieval.imports import Import, PathTable, parse_imports, resolve_import
 from context.retrieval.outline import best_window, definition_text, file_outline
 from context.retrieval.ranking import Candidate, CursorRegion
 from context.retrieval.recent import RecentRing
 from context.settings import ContextSettings
+from context.syntax.languages import language_for
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,8 @@ class Cursor:
 
     @property
     def language(self) -> str:
-        """The tags language of the current file."""
-        return language_for(self.path)
+        """The language of the current file ("" for plain text)."""
+        return language_for(self.path) or ""
 
 
 @dataclass(frozen=True)

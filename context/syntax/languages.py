@@ -1,7 +1,10 @@
-"""Languages Cove parses with tree-sitter: names, grammars, and the node types that matter.
+"""The one language table: names, grammars, tags queries, and the node types that matter.
 
-Tables are data: adding a language means adding its grammar and its definition node
-types here. A missing grammar gives None ("no syntax"), never an exception.
+Every tree-sitter user in Cove (completion, assist, the index) goes through this module:
+one table (file extension and LSP languageId to our language name; each language's
+grammar and tags query), one grammar loader, one per-thread parser cache and one `parse`.
+Tables are data: adding a language means adding a row here and its definition node types.
+A missing grammar gives None ("no syntax"), never an exception.
 """
 
 from __future__ import annotations
@@ -10,10 +13,36 @@ import functools
 import importlib
 import logging
 import threading
-from pathlib import PurePath
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+from typing import Any
 
 log = logging.getLogger(__name__)
 
+# Our own tags queries, for grammars whose wheel ships none (data files, not code).
+QUERY_DIR = Path(__file__).resolve().parents[1] / "index" / "queries"
+
+
+@dataclass(frozen=True)
+class Grammar:
+    """Where a language's grammar and tags query come from."""
+
+    module: str  # the grammar wheel's module
+    function: str  # its function returning the grammar
+    tags: str = "TAGS_QUERY"  # the module's attribute, or a `.scm` file in QUERY_DIR
+
+
+GRAMMARS: dict[str, Grammar] = {
+    "python": Grammar("tree_sitter_python", "language"),
+    "javascript": Grammar("tree_sitter_javascript", "language"),
+    "typescript": Grammar("tree_sitter_typescript", "language_typescript", "typescript.scm"),
+    "tsx": Grammar("tree_sitter_typescript", "language_tsx", "typescript.scm"),
+    "go": Grammar("tree_sitter_go", "language"),
+    "rust": Grammar("tree_sitter_rust", "language"),
+    "java": Grammar("tree_sitter_java", "language"),
+    "c": Grammar("tree_sitter_c", "language"),
+    "cpp": Grammar("tree_sitter_cpp", "language"),
+}
 EXTENSIONS = {
     ".py": "python", ".pyi": "python", ".js": "javascript", ".mjs": "javascript",
     ".cjs": "javascript", ".jsx": "javascript", ".ts": "typescript", ".mts": "typescript",
@@ -21,19 +50,85 @@ EXTENSIONS = {
     ".c": "c", ".h": "c", ".cc": "cpp", ".cpp": "cpp", ".cxx": "cpp", ".c++": "cpp",
     ".hpp": "cpp", ".hh": "cpp", ".hxx": "cpp",
 }  # fmt: skip
-LANGUAGE_IDS = {
+LANGUAGE_IDS = {  # LSP languageId -> our name
     "python": "python", "javascript": "javascript", "javascriptreact": "javascript",
     "typescript": "typescript", "typescriptreact": "tsx", "tsx": "tsx", "go": "go",
     "rust": "rust", "java": "java", "c": "c", "cpp": "cpp", "cuda-cpp": "cpp",
 }  # fmt: skip
-_GRAMMARS = {  # our language name -> (module, function returning the grammar)
-    "python": ("tree_sitter_python", "language"),
-    "javascript": ("tree_sitter_javascript", "language"),
-    "typescript": ("tree_sitter_typescript", "language_typescript"),
-    "tsx": ("tree_sitter_typescript", "language_tsx"), "go": ("tree_sitter_go", "language"),
-    "rust": ("tree_sitter_rust", "language"), "java": ("tree_sitter_java", "language"),
-    "c": ("tree_sitter_c", "language"), "cpp": ("tree_sitter_cpp", "language"),
-}  # fmt: skip
+
+
+def language_for(path: str = "", language_id: str = "") -> str | None:
+    """Our language name from an LSP languageId (it wins) or else a file path; None when unknown."""
+    if language_id and language_id.lower() in LANGUAGE_IDS:
+        return LANGUAGE_IDS[language_id.lower()]
+    return EXTENSIONS.get(PurePath(path).suffix.lower()) if path else None
+
+
+@functools.cache
+def load_language(language: str) -> Any | None:
+    """The compiled grammar (shared: a Language is immutable), or None when missing."""
+    grammar = GRAMMARS.get(language)
+    if grammar is None:
+        return None
+    try:
+        import tree_sitter
+
+        module = importlib.import_module(grammar.module)
+        return tree_sitter.Language(getattr(module, grammar.function)())
+    except Exception:  # a missing or incompatible grammar means "no syntax", not a crash
+        log.warning("no tree-sitter grammar for %s", language, exc_info=True)
+        return None
+
+
+@functools.cache
+def tags_query(language: str) -> Any | None:
+    """The compiled tags query of `language` (shared; queries are immutable), or None."""
+    grammar, compiled = GRAMMARS.get(language), load_language(language)
+    if grammar is None or compiled is None:
+        return None
+    try:
+        from tree_sitter import Query
+
+        if grammar.tags.endswith(".scm"):
+            source = (QUERY_DIR / grammar.tags).read_text(encoding="utf-8")
+        else:
+            source = getattr(importlib.import_module(grammar.module), grammar.tags)
+        return Query(compiled, source)
+    except Exception as error:  # a broken query costs that language its symbols only
+        log.warning("no tree-sitter tags for %s: %s", language, error)
+        return None
+
+
+_local = threading.local()  # a tree-sitter parser must not be shared between threads
+
+
+def get_parser(language: str | None) -> Any | None:
+    """The calling thread's tree-sitter parser for `language` (None: no grammar)."""
+    if language not in GRAMMARS:
+        return None
+    parsers = _local.__dict__.setdefault("parsers", {})
+    if language not in parsers:
+        grammar = load_language(language)
+        if grammar is None:
+            return None
+        import tree_sitter
+
+        parsers[language] = tree_sitter.Parser(grammar)
+    return parsers[language]
+
+
+def parse(source: str | bytes, language: str | None, old_tree: Any = None) -> Any | None:
+    """The syntax tree of `source` (text or UTF-8 bytes), or None for an unknown language.
+
+    `old_tree`: an earlier tree of this document with `tree.edit(...)` applied for every
+    change since; tree-sitter then re-parses only what changed.
+    """
+    parser = get_parser(language)
+    if parser is None:
+        return None
+    data = source.encode("utf-8", "surrogatepass") if isinstance(source, str) else source
+    return parser.parse(data, old_tree) if old_tree is not None else parser.parse(data)
+
 
 _JS_DEFS = {
     "function_declaration": "function", "generator_function_declaration": "function",
@@ -85,50 +180,6 @@ INLINE_CONTAINERS = {
 }  # fmt: skip
 SCOPES = {"class_definition", "class_declaration", "class_specifier", "impl_item", "trait_item",
            "interface_declaration", "struct_specifier", "abstract_class_declaration"}  # fmt: skip
-
-
-def language_for(path: str = "", language_id: str = "") -> str | None:
-    """Our language name from an LSP languageId or else a file path; None when unknown."""
-    if language_id and language_id.lower() in LANGUAGE_IDS:
-        return LANGUAGE_IDS[language_id.lower()]
-    return EXTENSIONS.get(PurePath(path).suffix.lower()) if path else None
-
-
-@functools.cache
-def _grammar(language: str):
-    """The compiled grammar (shared: a Language is immutable), or None when missing."""
-    try:
-        import tree_sitter
-
-        module_name, function = _GRAMMARS[language]
-        return tree_sitter.Language(getattr(importlib.import_module(module_name), function)())
-    except Exception:  # a missing or incompatible grammar means "no syntax", not a crash
-        log.warning("no tree-sitter grammar for %s", language, exc_info=True)
-        return None
-
-
-_local = threading.local()  # a tree-sitter parser must not be shared between threads
-
-
-def get_parser(language: str):
-    """The calling thread's tree-sitter parser for `language`, or None when there is no grammar."""
-    if language not in _GRAMMARS:
-        return None
-    parsers = _local.__dict__.setdefault("parsers", {})
-    if language not in parsers:
-        grammar = _grammar(language)
-        if grammar is None:
-            return None
-        import tree_sitter
-
-        parsers[language] = tree_sitter.Parser(grammar)
-    return parsers[language]
-
-
-def parse(text: str, language: str | None):
-    """The syntax tree of `text`, or None for an unknown language."""
-    parser = get_parser(language) if language else None
-    return parser.parse(text.encode("utf-8")) if parser else None
 
 
 def node_text(node) -> str:

@@ -13,8 +13,9 @@ import pytest
 
 from context.index.chunking import blob_hash, index_terms, split_chunks
 from context.index.index import RepositoryIndex, database_path
-from context.index.tags import extract_symbols, language_for
+from context.index.tags import extract_symbols
 from context.settings import ContextSettings
+from context.syntax.languages import language_for
 from tests.conftest import git
 
 GEOMETRY = '''"""Geometry."""

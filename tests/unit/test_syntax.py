@@ -41,6 +41,26 @@ def test_language_from_path_and_language_id():
     assert language_for("file.js", "typescript") == "typescript"  # the client's languageId wins
 
 
+def test_one_language_table_for_syntax_and_tags():
+    from context.index.tags import extract_symbols
+    from context.syntax.languages import GRAMMARS, get_parser, parse, tags_query
+
+    assert language_for("x.c++") == language_for("x.CC") == "cpp"
+    assert language_for("Makefile") is None and language_for("") is None
+    assert language_for("notes.md", "plaintext") is None  # unknown both ways: None, never ""
+    assert language_for("a.py", "rust") == "rust"  # the languageId wins over the extension
+    assert language_for("a.py", "no-such-id") == "python"  # an unknown id falls back
+    assert set(GRAMMARS) == set(language_for(f"x{e}") for e in (".py", ".js", ".ts", ".tsx",
+        ".go", ".rs", ".java", ".c", ".cpp"))  # fmt: skip
+    assert all(tags_query(name) is not None for name in GRAMMARS)  # wheel or our own .scm
+    assert get_parser(None) is None and parse("x = 1", None) is None
+    tree = parse(b"def f():\n    return 1\n", "python")  # text or bytes, the same tree
+    assert str(tree.root_node) == str(parse("def f():\n    return 1\n", "python").root_node)
+    symbols = extract_symbols("python", b"def f():\n    return 1\n", tree)
+    assert [(s.name, s.kind, s.start_line) for s in symbols] == [("f", "function", 1)]
+    assert extract_symbols(None, b"def f(): pass") == []
+
+
 def test_python_decorated_function_with_docstring():
     d = enclosing_definition(PYTHON, "python", 6)
     assert (d.name, d.kind, d.start_line, d.header_line, d.end_line) == (
