@@ -26,11 +26,15 @@ T = TypeVar("T", bound="DataclassInstance")
 class ModelSettings:
     """Which model to load and how."""
 
-    path: str = ""  # a GGUF file; empty: the embedded Qwen2.5-Coder-0.5B (or $COVE_MODEL)
+    name: str = "auto"  # "auto" (the best preset this machine runs fast enough, measured),
+    # "qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b", or a GGUF path
+    path: str = ""  # a GGUF file; wins over model.name when set
     context_size: int = 4096  # llama.cpp context window in tokens
     threads: int = 0  # CPU threads for generation; 0: all cores
     batch_size: int = 64  # prompt tokens evaluated between deadline/cancel checks
-    gpu_layers: int = 0  # layers offloaded to a GPU when llama.cpp was built with one
+    gpu_layers: int = -1  # layers offloaded to a GPU; -1: all when llama.cpp has a GPU backend
+    keystroke_budget_ms: int = 500  # auto: a warm keystroke (25 new + 12 generated tokens)
+    # must fit this on a preset for auto to choose it
 
 
 @dataclass(frozen=True, kw_only=True)

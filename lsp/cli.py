@@ -117,8 +117,11 @@ def load_cli_settings(args: argparse.Namespace) -> CoveSettings:
         overrides["backend"]["model"] = args.remote_model
     if getattr(args, "allow_remote", False):
         overrides["backend"]["allowRemote"] = True
-    if getattr(args, "model", None):
-        overrides["model"]["path"] = args.model
+    if getattr(args, "model", None):  # a preset name (or auto) or a GGUF path
+        from engine.local.presets import PRESET_NAMES
+
+        key = "name" if args.model in (*PRESET_NAMES, "auto") else "path"
+        overrides["model"][key] = args.model
     if getattr(args, "max_tokens", None):
         overrides["generation"]["maxTokens"] = args.max_tokens
     if getattr(args, "multiline", None):
@@ -201,30 +204,21 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Check the model and the runtime; exit non-zero with a one-line fix when broken."""
-    from engine.local.model_store import resolve_model
+    from lsp.model_commands import doctor_local
 
     settings = load_cli_settings(args)
     if settings.backend.type != "local":
         return doctor_remote(settings)
-    info = resolve_model(settings.model.path or None)
-    print(f"model:     {info.path}")
-    print(f"embedded:  {'yes' if info.embedded else 'no'}")
-    print(f"verified:  {'sha256 ok' if info.verified else 'not checked (user model)'}")
-    backend = open_backend(settings.model, settings.backend)
-    facts = backend.describe()
-    print(f"template:  {facts['template']}")
-    print(f"context:   {facts['context_size']} tokens, loaded in {facts['load_ms']} ms")
-    print(f"llama.cpp: {facts['system_info']}")
-    probe = backend.count_tokens("def hello():\n    return 1\n")
-    backend.close()
-    if probe <= 0:
-        print(
-            "cove: the tokenizer returned nothing: the model file is damaged; reinstall it.",
-            file=sys.stderr,
-        )
-        return 1
-    print("status:    ok")
-    return 0
+    return doctor_local(settings.model)
+
+
+def cmd_model(args: argparse.Namespace) -> int:
+    """`cove model list` / `cove model use NAME|PATH`."""
+    from lsp.model_commands import model_list, model_use
+
+    if args.model_command == "use":
+        return model_use(args.name)
+    return model_list(load_cli_settings(args).model)
 
 
 def parse_line_range(spec: str) -> tuple[Path, int, int | None]:
@@ -345,7 +339,8 @@ def add_common_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--log-file", default=argparse.SUPPRESS, help="also write logs to this file")
     p.add_argument(
-        "--model", help="a GGUF model file (default: the embedded model, or $COVE_MODEL)"
+        "--model",
+        help="a preset (qwen2.5-coder-0.5b, qwen2.5-coder-1.5b, auto) or a GGUF file (default: auto)",
     )
     p.add_argument(
         "--config", help="a JSON file with settings (the same keys as initializationOptions)"
@@ -406,6 +401,14 @@ def build_parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser("doctor", help="check the model and runtime")
     add_common_options(doctor)
     doctor.set_defaults(func=cmd_doctor)
+
+    model = sub.add_parser("model", help="list the model presets, or choose the default model")
+    verbs = model.add_subparsers(dest="model_command", required=True)
+    listing = verbs.add_parser("list", help="presets: installed, size, verified, template, where")
+    add_common_options(listing)
+    use = verbs.add_parser("use", help="make NAME (a preset, a .gguf path, or auto) the default")
+    use.add_argument("name", help="auto, qwen2.5-coder-0.5b, qwen2.5-coder-1.5b, or a GGUF path")
+    model.set_defaults(func=cmd_model)
 
     explain = sub.add_parser("explain", help="explain FILE:START[-END] (1-based lines) in Markdown")
     explain.add_argument(

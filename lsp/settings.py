@@ -94,7 +94,7 @@ def _clamp_positive(
     rules = {
         "generation": ("max_tokens", "deadline_ms", "max_lines"),
         "budget": ("prefix_tokens", "suffix_tokens"),
-        "model": ("context_size", "batch_size"),
+        "model": ("context_size", "batch_size", "keystroke_budget_ms"),
     }
     for section, names in rules.items():
         current = getattr(settings, section)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
 import pytest
+
+# The tests run on the embedded 0.5B: `auto` would measure the 1.5B on a fresh machine and
+# might choose it. Servers the tests start inherit this; a COVE_MODEL of your own still wins.
+os.environ.setdefault("COVE_MODEL", "qwen2.5-coder-0.5b")
 
 
 def git(root: Path, *args: str) -> str:
@@ -22,11 +27,11 @@ def git(root: Path, *args: str) -> str:
 
 @pytest.fixture(scope="session")
 def backend():
-    """The embedded Qwen2.5-Coder-0.5B through the local llama.cpp backend (loaded once)."""
+    """The embedded Qwen2.5-Coder-0.5B (named, never `auto`) through llama.cpp (loaded once)."""
     from engine.local.backend import open_local_backend
     from engine.settings import ModelSettings
 
-    loaded = open_local_backend(ModelSettings())
+    loaded = open_local_backend(ModelSettings(name=os.environ["COVE_MODEL"]))
     yield loaded
     loaded.close()
 

@@ -21,7 +21,17 @@ from typing import Any
 
 import numpy as np
 
-from engine.local.model_store import resolve_model
+from engine.local.auto import (
+    RateCache,
+    Rates,
+    choose_model,
+    file_identity,
+    machine_identity,
+    measure_backend,
+)
+from engine.local.model_store import ModelInfo
+from engine.local.presets import find_preset
+from engine.local.runtime import Runtime, decide_runtime
 from engine.settings import ModelSettings
 from engine.stops import check_stop
 from engine.templates import FimTemplate, detect_template
@@ -63,6 +73,9 @@ class ModelWorker:
         self._pool.shutdown(wait=wait, cancel_futures=True)
 
 
+BLANKS = (b" ", b"\t")
+
+
 def common_prefix_length(cached: np.ndarray, tokens: list[int]) -> int:
     """Length of the longest common prefix of the cached ids and the new prompt."""
     n = min(len(cached), len(tokens))
@@ -92,6 +105,7 @@ class LocalBackend:
         self._llama_cpp = llama_cpp
         self.model_path = Path(model_path)
         self.batch_size = max(8, batch_size)
+        self.gpu_layers = gpu_layers
         self.worker = ModelWorker()
         threads = threads or os.cpu_count() or 2
         started = time.perf_counter()
@@ -118,7 +132,15 @@ class LocalBackend:
         self.load_ms = (time.perf_counter() - started) * 1000
         self._vocab = self.llm._model.vocab
         self.template: FimTemplate = self._detect_template()
+        if self.template.order == "none":
+            log.warning(
+                "%s has no fill-in-the-middle tokens: completions continue the prefix only "
+                "(the text after the cursor is not shown to the model).",
+                self.model_path.name,
+            )
         self.model_name = self.model_path.name
+        self.model_info: ModelInfo | None = None  # set by open_local_backend: why this model
+        self.runtime: Runtime | None = None
         self._special_stop_ids = self._collect_stop_ids()
         self._token_cache: dict[str, int] = {}
         self._vocab_sorted: tuple[list[bytes], np.ndarray] | None = None
@@ -212,8 +234,12 @@ class LocalBackend:
             llm.eval(tokens[start : start + self.batch_size])
         return reused, ""
 
-    def _next_token(self, allowed: np.ndarray | None = None) -> int:
-        """Greedy choice from the last evaluated position's logits (among `allowed` ids)."""
+    def _next_token(
+        self, allowed: np.ndarray | None = None, banned: np.ndarray | None = None
+    ) -> int:
+        """Greedy choice from the last evaluated position's logits (among `allowed` ids,
+        never one of `banned`).
+        """
         logits_ptr = self._llama_cpp.llama_get_logits_ith(self.llm._ctx.ctx, -1)
         n_vocab = self.llm.n_vocab()
         logits = np.ctypeslib.as_array(
@@ -221,10 +247,15 @@ class LocalBackend:
         )
         if allowed is not None and len(allowed):
             return int(allowed[np.argmax(logits[allowed])])
+        if banned is not None and len(banned):
+            logits = logits.copy()  # llama.cpp's own buffer stays as it is
+            logits[banned] = -np.inf
         return int(np.argmax(logits))
 
-    def _healing_tokens(self, pending: bytes) -> np.ndarray:
-        """Ids whose text starts with `pending` or is a start of it (token healing)."""
+    def _healing_tokens(self, pending: bytes, exact: bool = False) -> np.ndarray:
+        """Ids whose text starts with `pending` or is a start of it (token healing); with
+        `exact` (held indentation) none that writes a further blank after `pending`.
+        """
         if self._vocab_sorted is None:  # built once, on the model thread after loading (~0.5 s)
             pairs = [
                 (self.llm.detokenize([i], special=False), i) for i in range(self.llm.n_vocab())
@@ -243,7 +274,21 @@ class LocalBackend:
         shorter = [
             t for k in range(1, len(pending)) for t in self._vocab_by_text.get(pending[:k], [])
         ]
-        return np.concatenate([ids[low:high], np.array(shorter, dtype=np.int64)])
+        longer = ids[low:high]
+        if exact:
+            n = len(pending)
+            longer = longer[[texts[k][n : n + 1] not in BLANKS for k in range(low, high)]]
+        return np.concatenate([longer, np.array(shorter, dtype=np.int64)])
+
+    def _blank_tokens(self) -> np.ndarray:
+        """Ids whose text starts with a space or a tab (none may follow held indentation)."""
+        self._healing_tokens(b" ")  # builds the sorted vocabulary once
+        assert self._vocab_sorted is not None
+        texts, ids = self._vocab_sorted
+        spans = [
+            (bisect.bisect_left(texts, b), bisect.bisect_left(texts, b + b"\xff")) for b in BLANKS
+        ]
+        return np.concatenate([ids[low:high] for low, high in spans])
 
     def _generate(self, request: GenerationRequest, queued_at: float) -> GenerationResult:
         deadline = queued_at + request.deadline_ms / 1000
@@ -284,13 +329,21 @@ class LocalBackend:
         raw = b""
         text = ""
         pending = request.heal.encode("utf-8")  # healed text still to be written
+        # Healed blanks only (the user's indentation, held): written exactly, no blank after.
+        hold = bool(pending) and not pending.strip(b" \t")
+        ban_blank = False
         for generated in range(request.max_tokens):
-            token = self._next_token(self._healing_tokens(pending) if pending else None)
+            if pending:
+                token = self._next_token(self._healing_tokens(pending, hold))
+            else:
+                token = self._next_token(banned=self._blank_tokens() if ban_blank else None)
+                ban_blank = False
             if lib.llama_vocab_is_eog(vocab, token) or token in self._special_stop_ids:
                 return text, "eos", generated
             piece = self.llm.detokenize([token], special=False)
             raw += piece
             text = raw.decode("utf-8", errors="ignore")
+            ban_blank = hold and piece == pending
             pending = b"" if piece.startswith(pending) else pending[len(piece) :]
             if pending:  # no stop rule applies inside the healed word
                 self.llm.eval([token])
@@ -353,7 +406,19 @@ class LocalBackend:
             "system_info": self._llama_cpp.llama_print_system_info()
             .decode(errors="replace")
             .strip(),
+            "preset": self.model_info.preset if self.model_info else "",
+            "reason": self.model_info.reason if self.model_info else "",
+            "threads": self.llm.n_threads if hasattr(self.llm, "n_threads") else None,
+            "gpu_backend": bool(self._llama_cpp.llama_supports_gpu_offload()),
+            "gpu_layers": self.gpu_layers,
+            "layers": self._layer_count(),
         }
+
+    def _layer_count(self) -> int:
+        """Transformer layers of the loaded model (0 when the bindings cannot say)."""
+        with contextlib.suppress(Exception):
+            return int(self._llama_cpp.llama_model_n_layer(self.llm.model))
+        return 0
 
     def close(self) -> None:
         """Stop the worker and free the model (once; freeing it under a running call crashes)."""
@@ -365,14 +430,81 @@ class LocalBackend:
             self.llm.close()
 
 
-def open_local_backend(settings: ModelSettings, *, verbose: bool = False) -> LocalBackend:
-    """Resolve the model (explicit path, $COVE_MODEL or the embedded one) and load it."""
-    info = resolve_model(settings.path or None)
-    return LocalBackend(
-        model_path=info.path,
-        context_size=settings.context_size,
-        threads=settings.threads,
+def llama_runtime(settings: ModelSettings) -> tuple[Runtime, str]:
+    """Threads and GPU layers for this llama.cpp build, and its system info line."""
+    import llama_cpp
+
+    runtime = decide_runtime(
+        settings.threads,
+        settings.gpu_layers,
+        gpu_backend=bool(llama_cpp.llama_supports_gpu_offload()),
+    )
+    info = llama_cpp.llama_print_system_info().decode(errors="replace").strip()
+    return runtime, info
+
+
+def measure_model_file(
+    path: Path, settings: ModelSettings, runtime: Runtime, *, verbose: bool = False
+) -> Rates:
+    """Load `path` as Cove would, measure its rates (auto's budget), free it."""
+    backend = LocalBackend(
+        model_path=path,
+        context_size=min(settings.context_size, 1024),
+        threads=runtime.threads,
         batch_size=settings.batch_size,
-        gpu_layers=settings.gpu_layers,
+        gpu_layers=runtime.gpu_layers,
         verbose=verbose,
     )
+    try:
+        return measure_backend(backend)
+    finally:
+        backend.close()
+
+
+def resolve_local_model(
+    settings: ModelSettings, *, verbose: bool = False, cache: RateCache | None = None
+) -> tuple[ModelInfo, Runtime, str]:
+    """Which model file to load (measuring for `auto` when nothing is cached), and how."""
+    runtime, system_info = llama_runtime(settings)
+    for note in runtime.notes:
+        log.warning("%s", note)
+    info = choose_model(
+        settings,
+        machine=lambda: machine_identity(system_info, runtime.threads, runtime.gpu_layers),
+        measure=lambda path: measure_model_file(path, settings, runtime, verbose=verbose),
+        cache=cache,
+    )
+    log.info("model %s (%s)", info.path, info.reason)
+    return info, runtime, system_info
+
+
+def open_local_backend(settings: ModelSettings, *, verbose: bool = False) -> LocalBackend:
+    """Resolve the model (path, name, $COVE_MODEL, `cove model use`, auto) and load it."""
+    info, runtime, _ = resolve_local_model(settings, verbose=verbose)
+    backend = LocalBackend(
+        model_path=info.path,
+        context_size=settings.context_size,
+        threads=runtime.threads,
+        batch_size=settings.batch_size,
+        gpu_layers=runtime.gpu_layers,
+        verbose=verbose,
+    )
+    backend.model_info, backend.runtime = info, runtime
+    return backend
+
+
+def measured_rates(backend: LocalBackend, cache: RateCache | None = None) -> tuple[Rates, bool]:
+    """The loaded model's rates on this machine: (cached or measured now, measured now)."""
+    cache = cache or RateCache()
+    runtime = backend.runtime or decide_runtime(0, 0, gpu_backend=False)
+    system_info = backend._llama_cpp.llama_print_system_info().decode(errors="replace").strip()
+    machine = machine_identity(system_info, runtime.threads, runtime.gpu_layers)
+    preset = find_preset(backend.model_info.preset) if backend.model_info else None
+    model = file_identity(backend.model_path, preset.sha256 if preset else "")
+    cached = cache.get(machine, model)
+    if cached is not None:
+        return cached, False
+    log.warning("measuring %s once on this machine (a few seconds)", backend.model_path.name)
+    rates = measure_backend(backend)
+    cache.put(machine, model, rates)
+    return rates, True
