@@ -1,51 +1,37 @@
+"""Stop and indentation rules against golden cases kept as data (golden/stops.toml)."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
 from engine.stops import block_indent, check_stop, indent_width
 from engine.types import StopPolicy
 
-
-def test_single_line_stops_at_newline():
-    decision = check_stop("math.pi * r ** 2\n    x = 1", StopPolicy(multiline=False))
-    assert decision.reason == "newline"
-    assert decision.keep == len("math.pi * r ** 2")
+GOLDEN = tomllib.loads((Path(__file__).parent / "golden" / "stops.toml").read_text("utf-8"))
 
 
-def test_single_line_goes_on_without_newline():
-    assert check_stop("math.pi", StopPolicy()).reason == ""
+def policy_of(fields: dict) -> StopPolicy:
+    """A StopPolicy from a case's fields (TOML lists become tuples)."""
+    return StopPolicy(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
 
 
-def test_multiline_stops_at_dedent_below_block():
-    text = "total = 0\n    for x in xs:\n        total += x\ndef other():"
-    decision = check_stop(text, StopPolicy(multiline=True, indent=4))
-    assert decision.reason == "dedent"
-    assert text[: decision.keep] == "total = 0\n    for x in xs:\n        total += x"
+@pytest.mark.parametrize("case", GOLDEN["check_stop"], ids=lambda case: case["name"])
+def test_check_stop(case):
+    text = case["text"]
+    decision = check_stop(text, policy_of(case["policy"]))
+    assert decision.reason == case["reason"]
+    if "kept" in case:
+        assert text[: decision.keep] == case["kept"]
 
 
-def test_multiline_keeps_lines_at_block_indent():
-    text = "a = 1\n    b = 2\n    c = 3"
-    assert check_stop(text, StopPolicy(multiline=True, indent=4)).reason == ""
+@pytest.mark.parametrize("case", GOLDEN["block_indent"], ids=lambda case: case["name"])
+def test_block_indent(case):
+    assert block_indent(case["line_prefix"], case.get("previous_line", "")) == case["expected"]
 
 
-def test_multiline_stops_at_blank_line_pair():
-    text = "a = 1\n    b = 2\n\n\n    c"
-    decision = check_stop(text, StopPolicy(multiline=True, indent=4))
-    assert decision.reason == "blank_lines"
-    assert text[: decision.keep] == "a = 1\n    b = 2"
-
-
-def test_multiline_max_lines():
-    text = "a\n    b\n    c\n    d\n"
-    decision = check_stop(text, StopPolicy(multiline=True, indent=4, max_lines=3))
-    assert decision.reason == "max_lines"
-    assert text[: decision.keep] == "a\n    b\n    c"
-
-
-def test_stop_string_cuts():
-    decision = check_stop("foo<|file_sep|>bar", StopPolicy(stop_strings=("<|file_sep|>",)))
-    assert decision.reason == "stop_string" and decision.keep == 3
-
-
-def test_block_indent_after_opener_is_deeper():
-    assert block_indent("def f():") == 1
-    assert block_indent("    ", "def f():") == 4
-    assert block_indent("", "    if x:") == 5
-    assert block_indent("    return ") == 4
-    assert indent_width("\tx") == 4
+@pytest.mark.parametrize("case", GOLDEN["indent_width"], ids=lambda case: case["name"])
+def test_indent_width(case):
+    assert indent_width(case["line"]) == case["expected"]
