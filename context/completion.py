@@ -166,6 +166,7 @@ class CompletionService:
         request = GenerationRequest(
             prompt=render_prompt(self.backend.template, fim, self.layout),
             heal=healed_tail(self.backend.template, fim, self.layout),
+            fim=fim,
             max_tokens=max_tokens or self.generation.max_tokens,
             deadline_ms=self.generation.deadline_ms,
             stop=stop,

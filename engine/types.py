@@ -61,7 +61,7 @@ class StopPolicy:
 
 @dataclass(frozen=True, kw_only=True)
 class GenerationRequest:
-    """One generation: the rendered prompt text plus limits."""
+    """One generation: the rendered prompt text (and what it was rendered from) plus limits."""
 
     prompt: str
     max_tokens: int = 64
@@ -73,6 +73,9 @@ class GenerationRequest:
     # Token healing: text the prompt left out that the generation must start with (a
     # backend that can constrain decoding forces it and returns it as part of the text).
     heal: str = ""
+    # The pieces `prompt` was rendered from, for a backend that sends them separately
+    # (llama-server's /infill); None for a prompt built some other way.
+    fim: FimInput | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from lsprotocol import types
+from pygls.uris import to_fs_path
 
 from context.completion import Completion
+
+
+def path_of(uri: str) -> str:
+    """The file path a `file:` uri names; any other uri (untitled:, git:) as it is."""
+    return to_fs_path(uri) or uri
 
 
 def split_source(source: str) -> list[str]:

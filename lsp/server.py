@@ -8,23 +8,32 @@ import os
 import sys
 import threading
 import uuid
+from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 from context.completion import CompletionService
+from context.debounce import TypingRhythm
 from context.session import CompletionSession
 from engine.types import CompletionError
-from lsp.convert import (
-    completion_items,
-    inline_items,
-    split_source,
-    to_client_position,
-    to_server_position,
+from lsp.convert import split_source
+from lsp.features.assist import note_commit_buffer, register_assist, register_commands
+from lsp.features.completion import (
+    note_keystroke,
+    register_completion,
+    register_completion_commands,
 )
-from lsp.features.assist import commit_inline, register_assist, register_commands
-from lsp.features.index import attach_context, note_change, note_open, note_save, note_watched
+from lsp.features.index import (
+    attach_context,
+    detach_context,
+    note_change,
+    note_open,
+    note_save,
+    note_watched,
+)
+from lsp.progress import Progress
 from lsp.settings import CoveSettings, parse_settings
 
 log = logging.getLogger(__name__)
@@ -53,8 +62,13 @@ class CoveServer(LanguageServer):
         self.session: CompletionSession | None = None
         self.ready = threading.Event()
         self.session_id = uuid.uuid4().hex  # one llama-server slot per editor session
-        self.repos = None  # repository contexts, when context is on
+        self.repos = None  # repository contexts, when context is on (lsp.features.index)
         self.updates = None
+        self.indexing = None
+        self.commit_buffers: dict[str, Path] = {}  # uri -> repository, decided at didOpen
+        self.rhythm = TypingRhythm()  # the user's keystroke intervals (debounce)
+        self.newest_request: dict[str, object] = {}  # uri -> the request debouncing last
+        self.closed = False
 
     # -- logging to the client ----------------------------------------------------------------
 
@@ -100,6 +114,9 @@ class CoveServer(LanguageServer):
             log.exception("model load failed")
             self.state, self.status_message = "error", f"The model failed to load: {error}"
             return
+        if self.closed:  # shut down while the model loaded
+            backend.close()
+            return
         old, self.backend = self.backend, backend
         self.session = CompletionSession(
             CompletionService(
@@ -112,6 +129,25 @@ class CoveServer(LanguageServer):
         self.ready.set()
         if old is not None:
             old.close()
+
+    async def close(self) -> None:
+        """Shutdown: stop the work in flight, close the indexes and the backend (once)."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.session is not None:
+            for uri in self._open_uris():
+                self.session.cancel_document(uri)
+        await detach_context(self)
+        backend, self.backend, self.session = self.backend, None, None
+        if backend is not None:
+            await asyncio.to_thread(backend.close)  # waits for the model thread to stop
+
+    def _open_uris(self) -> list[str]:
+        try:
+            return list(self.workspace.text_documents)
+        except RuntimeError:  # never initialized: no documents
+            return []
 
     def apply_settings(self) -> None:
         """New settings reach the running session without a reload when the model is unchanged."""
@@ -136,92 +172,12 @@ class CoveServer(LanguageServer):
 
 server = CoveServer()
 register_commands(server)
-
-
-def _language_enabled(ls: CoveServer, uri: str) -> bool:
-    doc = ls.workspace.text_documents.get(uri)
-    language = doc.language_id if doc is not None else None
-    return not (language and language in ls.settings.features.disabled_languages)
-
-
-async def _complete(ls: CoveServer, uri: str, position: types.Position, kind: str):
-    """Shared body of inline and menu completion: (completion, client position) or None."""
-    if ls.session is None or not _language_enabled(ls, uri):
-        return None
-    found = ls.document_lines(uri)
-    if found is None:
-        ls.log_to_client("info", f"{kind}: unknown document {uri}; empty answer")
-        return None
-    source, lines = found
-    try:
-        line, character = to_server_position(lines, position, ls.encoding)
-        request_id, future, cancel = ls.session.request(
-            uri, "\n".join(lines), _path_of(uri), line, character
-        )
-    except ValueError as error:
-        ls.log_to_client("info", f"{kind}: {error}; empty answer")
-        return None
-    try:
-        completion = await asyncio.wrap_future(future)
-    except asyncio.CancelledError:
-        cancel.set()  # $/cancelRequest: the model stops within one token
-        ls.log_to_client(
-            "info",
-            f"{kind} {request_id} {uri.rsplit('/', 1)[-1]}:{line + 1}:{character + 1} cancelled by the client",
-        )
-        raise
-    t, n = completion.timings, completion.tokens
-    ls.log_to_client(
-        "info",
-        f"{kind} {request_id} {uri.rsplit('/', 1)[-1]}:{line + 1}:{character + 1} cache={completion.cache or 'miss'} "
-        f"tokens new={n.new} reused={n.reused} generated={n.generated} ms context={t.context_ms:.0f} "
-        f"prefill={t.prefill_ms:.0f} generate={t.generate_ms:.0f} total={t.total_ms:.0f} stop={completion.stop_reason}",
-    )
-    return completion, to_client_position(lines, line, character, ls.encoding)
-
-
-def _path_of(uri: str) -> str:
-    from pygls.uris import to_fs_path
-
-    return to_fs_path(uri) or uri
-
-
-async def inline_completion(ls: CoveServer, params: types.InlineCompletionParams):
-    """textDocument/inlineCompletion: ghost text."""
-    uri = params.text_document.uri
-    commit = await commit_inline(ls, uri, params.position)
-    if commit is not None:  # a commit-message buffer: the drafted message, nothing else
-        return commit
-    done = await _complete(ls, uri, params.position, "inline")
-    if done is None:
-        return types.InlineCompletionList(items=[])
-    completion, position = done
-    accept = {
-        "uri": uri,
-        "position": {"line": position.line, "character": position.character},
-        "text": completion.text,
-    }
-    return inline_items(completion, position, accept)
-
-
-async def completion(ls: CoveServer, params: types.CompletionParams):
-    """textDocument/completion: the suggestion as one menu item."""
-    done = await _complete(ls, params.text_document.uri, params.position, "completion")
-    if done is None:
-        return types.CompletionList(is_incomplete=True, items=[])
-    return completion_items(*done)
+register_completion_commands(server)
 
 
 def register_features(ls: CoveServer) -> None:
     """Register what the settings enable, so handlers carry no `if enabled` checks."""
-    if ls.settings.features.inline_completion:
-        ls.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())(
-            inline_completion
-        )
-    if ls.settings.features.completion:
-        ls.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=[]))(
-            completion
-        )
+    register_completion(ls)
     if ls.settings.features.code_actions:
         register_assist(ls)
 
@@ -243,30 +199,16 @@ async def initialized(ls: CoveServer, params: types.InitializedParams) -> None:
 
 
 async def _load_with_progress(ls: CoveServer) -> None:
-    token = f"cove-load-{uuid.uuid4().hex[:8]}"
-    progress = _supports_progress(ls)
-    if progress:
-        try:
-            await ls.work_done_progress.create_async(token)
-            remote = ls.settings.backend.type != "local"
-            title = (
-                f"Cove: remote mode, {ls.settings.backend.url}" if remote else "Cove: loading model"
-            )
-            ls.work_done_progress.begin(
-                token,
-                types.WorkDoneProgressBegin(
-                    title=title, message=ls.settings.model.path or "embedded model"
-                ),
-            )
-        except Exception:  # a client that refuses progress still gets a model
-            progress = False
+    remote = ls.settings.backend.type != "local"
+    title = f"Cove: remote mode, {ls.settings.backend.url}" if remote else "Cove: loading model"
+    progress = await Progress.begin(ls, "load", title, ls.settings.model.path or "embedded model")
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, ls.load_model)
     if ls.state == "ready":
+        await detach_context(ls)  # a reload: the old session's repositories
         attach_context(ls, loop)
     message = ls.status_message if ls.state == "ready" else f"failed: {ls.status_message}"
-    if progress:
-        ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message=message))
+    progress.end(message)
     if ls.state == "error":
         ls.window_show_message(
             types.ShowMessageParams(
@@ -276,9 +218,10 @@ async def _load_with_progress(ls: CoveServer) -> None:
     ls.log_to_client("info" if ls.state == "ready" else "error", f"model {message}")
 
 
-def _supports_progress(ls: CoveServer) -> bool:
-    window = ls.client_capabilities.window if ls.client_capabilities else None
-    return bool(window and window.work_done_progress)
+@server.feature(types.SHUTDOWN)
+async def shutdown(ls: CoveServer, *args: Any) -> None:
+    """Close what the server opened; pygls then answers, and `exit` ends with status 0."""
+    await ls.close()
 
 
 @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
@@ -304,6 +247,7 @@ def did_change(ls: CoveServer, params: types.DidChangeTextDocumentParams) -> Non
     """The user typed: a speculative warm-up for this document is no longer wanted."""
     if ls.session is not None:
         ls.session.cancel_document(params.text_document.uri, speculative_only=True)
+    note_keystroke(ls)
     note_change(ls, params)
 
 
@@ -312,11 +256,14 @@ def did_close(ls: CoveServer, params: types.DidCloseTextDocumentParams) -> None:
     """Drop the document's caches and work."""
     if ls.session is not None:
         ls.session.forget(params.text_document.uri)
+    ls.commit_buffers.pop(params.text_document.uri, None)
+    ls.newest_request.pop(params.text_document.uri, None)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
 def did_open(ls: CoveServer, params: types.DidOpenTextDocumentParams) -> None:
     """Opening a file counts as viewing it (the recent-regions ring)."""
+    note_commit_buffer(ls, params.text_document.uri, params.text_document.language_id)
     note_open(ls, params)
 
 
@@ -332,37 +279,6 @@ def did_change_watched_files(ls: CoveServer, params: types.DidChangeWatchedFiles
     note_watched(ls, params)
 
 
-@server.command("cove.accepted")
-def accepted(ls: CoveServer, *args: Any) -> dict:
-    """A suggestion was accepted: optionally warm the next position."""
-    payload = _first_arg(args)
-    if not (ls.settings.features.speculative and ls.session and isinstance(payload, dict)):
-        return {"speculating": False}
-    uri, text = payload.get("uri"), payload.get("text") or ""
-    found = ls.document_lines(uri) if isinstance(uri, str) else None
-    position = payload.get("position") or {}
-    if found is None or not isinstance(position, dict):
-        return {"speculating": False}
-    _, lines = found
-    try:
-        line, character = to_server_position(
-            lines,
-            types.Position(
-                line=int(position.get("line", -1)), character=int(position.get("character", -1))
-            ),
-            ls.encoding,
-        )
-    except (ValueError, TypeError):
-        return {"speculating": False}
-    inserted = text.split("\n")
-    end_line = line + len(inserted) - 1
-    end_char = (character if len(inserted) == 1 else 0) + len(inserted[-1])
-    if end_line >= len(lines) or len(lines[end_line]) < end_char:
-        return {"speculating": False}
-    future = ls.session.speculate(uri, "\n".join(lines), _path_of(uri), end_line, end_char)
-    return {"speculating": future is not None}
-
-
 @server.command("cove.status")
 def status(ls: CoveServer, *args: Any) -> dict:
     """Where the server stands, for editor status bars and tests."""
@@ -373,12 +289,6 @@ def status(ls: CoveServer, *args: Any) -> dict:
         "model": backend.model_name if backend else "",
         "template": backend.template.name if backend else "",
     }
-
-
-def _first_arg(args: Any) -> Any:
-    if isinstance(args, (list, tuple)):
-        return args[0] if args else None
-    return args
 
 
 def run_server(settings: CoveSettings, *, tcp: str | None = None) -> int:

@@ -108,7 +108,8 @@ class LlamaServerBackend(RemoteBackend):
         return int(hashlib.sha1(self.session_id.encode()).hexdigest(), 16) % slots
 
     def _body(self, request: GenerationRequest) -> dict:
-        fim = getattr(request, "fim", None) or parse_prompt(self.template, request.prompt)
+        # The pieces the prompt was rendered from; a prompt built elsewhere is taken apart.
+        fim = request.fim or parse_prompt(self.template, request.prompt)
         if fim is None:
             raise RemoteError("The prompt was not rendered with this backend's template.")
         stop = request.stop

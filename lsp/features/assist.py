@@ -23,7 +23,7 @@ from context.assist.commit import (
     offers_commit_draft,
 )
 from engine.types import CompletionError
-from lsp.convert import split_source, to_client_position
+from lsp.convert import path_of, split_source, to_client_position
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +44,6 @@ async def run_cancellable(fn, *args, **kwargs):
     except asyncio.CancelledError:
         cancel.set()
         raise
-
-
-def _path(uri: str) -> str:
-    from pygls.uris import to_fs_path
-
-    return to_fs_path(uri) or uri
 
 
 def workspace_edit(
@@ -84,7 +78,7 @@ async def compute_edit(ls, data: dict) -> types.WorkspaceEdit | None:
             "info", f"{data['action']}: {data['uri']} changed since the action was offered; no edit"
         )
         return None
-    source, path = doc.source, _path(data["uri"])
+    source, path = doc.source, path_of(data["uri"])
     if data["action"] == "explain":
         edit = await run_cancellable(
             explain_edit,
@@ -130,7 +124,7 @@ async def code_action(ls, params: types.CodeActionParams):
         return []
     start, end = _selection(params.range)
     found = actions_at(
-        doc.source, _path(uri), params.range.start.line, start, end, language_id=doc.language_id
+        doc.source, path_of(uri), params.range.start.line, start, end, language_id=doc.language_id
     )
     actions = []
     for name in found:
@@ -182,7 +176,7 @@ async def explain_command(ls, *args: Any) -> str:
             explain,
             ls.backend,
             doc.source,
-            _path(arg["uri"]),
+            path_of(arg["uri"]),
             start,
             end,
             language_id=doc.language_id,
@@ -221,7 +215,7 @@ def _repo_for(ls, arg: dict) -> Path:
     if arg.get("repo"):
         return Path(arg["repo"])
     if arg.get("uri"):
-        path = Path(_path(arg["uri"]))
+        path = Path(path_of(arg["uri"]))
         return commit_buffer_repo(str(path)) or path.parent
     root = ls.workspace.root_path
     return Path(root) if root else Path.cwd()
@@ -247,15 +241,19 @@ async def draft_commit_command(ls, *args: Any) -> str:
         return ""
 
 
+def note_commit_buffer(ls, uri: str, language_id: str) -> None:
+    """didOpen: remember once whether the document is a commit-message buffer (and its repo)."""
+    repo = commit_buffer_repo(path_of(uri), language_id)
+    if repo is not None:
+        ls.commit_buffers[uri] = repo
+
+
 async def commit_inline(
-    ls, uri: str, position: types.Position
-) -> types.InlineCompletionList | None:
-    """In a commit-message buffer: the drafted message on the empty first line; None elsewhere."""
+    ls, uri: str, repo: Path, position: types.Position
+) -> types.InlineCompletionList:
+    """In a commit-message buffer: the drafted message on the empty first line, else nothing."""
     doc = ls.workspace.text_documents.get(uri)
-    repo = commit_buffer_repo(_path(uri), doc.language_id if doc else "") if doc else None
-    if repo is None:
-        return None
-    if ls.backend is None or not offers_commit_draft(doc.source, position.line):
+    if doc is None or ls.backend is None or not offers_commit_draft(doc.source, position.line):
         return types.InlineCompletionList(items=[])
     try:
         message = await run_cancellable(

@@ -7,14 +7,17 @@ an index nobody reads is work for nothing.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
-import uuid
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lsprotocol import types
-from pygls.uris import to_fs_path
 
 from context.retrieval.repository import DebouncedUpdates, Repositories, RepositoryContext
+from lsp.convert import path_of
+from lsp.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -24,16 +27,27 @@ def context_wanted(ls) -> bool:
     return ls.settings.context.enabled and ls.settings.budget.context_tokens > 0
 
 
+@dataclass
+class Indexing:
+    """The index builds of one attached context: a stop signal and the builds running."""
+
+    cancel: threading.Event = field(default_factory=threading.Event)
+    jobs: set[concurrent.futures.Future] = field(default_factory=set)
+
+
 def attach_context(ls, loop: asyncio.AbstractEventLoop) -> None:
     """Give the session a context provider over every repository the editor touches."""
     if ls.session is None or not context_wanted(ls):
         return
+    indexing = Indexing()
 
-    def on_open(repo: RepositoryContext) -> None:
-        asyncio.run_coroutine_threadsafe(index_with_progress(ls, repo), loop)
+    def on_open(repo: RepositoryContext) -> None:  # from any thread
+        job = asyncio.run_coroutine_threadsafe(index_with_progress(ls, repo, indexing.cancel), loop)
+        indexing.jobs.add(job)
+        job.add_done_callback(indexing.jobs.discard)
 
     ls.repos = Repositories(ls.settings.context, tokenizer=ls.backend, on_open=on_open)
-    ls.updates = DebouncedUpdates()
+    ls.updates, ls.indexing = DebouncedUpdates(), indexing
     service = ls.session.service
     service.context_provider = ls.repos.provider
     service.display_path = ls.repos.display_path
@@ -45,52 +59,50 @@ def attach_context(ls, loop: asyncio.AbstractEventLoop) -> None:
             on_open(repo)
 
 
-async def index_with_progress(ls, repo: RepositoryContext) -> None:
+async def detach_context(ls) -> None:
+    """Close what `attach_context` opened (model reload, shutdown): pending updates stop,
+    builds stop at their next batch and are awaited (closing the database under a build
+    would make it throw the index away), then the indexes close.
+    """
+    repos, updates, indexing = ls.repos, ls.updates, ls.indexing
+    ls.repos = ls.updates = ls.indexing = None
+    if updates is not None:
+        updates.cancel_all()
+    if indexing is not None:
+        indexing.cancel.set()
+        running = [asyncio.wrap_future(job) for job in list(indexing.jobs)]
+        await asyncio.gather(*running, return_exceptions=True)
+    if repos is not None:
+        repos.close()
+
+
+async def index_with_progress(
+    ls, repo: RepositoryContext, cancel: threading.Event | None = None
+) -> None:
     """Build one repository's index on a thread, reporting $/progress."""
-    token = f"cove-index-{uuid.uuid4().hex[:8]}"
-    progress = False
-    window = ls.client_capabilities.window if ls.client_capabilities else None
-    if window and window.work_done_progress:
-        try:
-            await ls.work_done_progress.create_async(token)
-            ls.work_done_progress.begin(
-                token,
-                types.WorkDoneProgressBegin(
-                    title="Cove: indexing", message=repo.root.name, percentage=0
-                ),
-            )
-            progress = True
-        except Exception:  # a client that refuses progress still gets an index
-            progress = False
+    progress = await Progress.begin(ls, "index", "Cove: indexing", repo.root.name, percentage=0)
     loop = asyncio.get_running_loop()
     last = [-1]
 
-    def report(done: int, total: int, path: str) -> None:
+    def report(done: int, total: int, path: str) -> None:  # on the build's thread
         percent = int(100 * done / max(total, 1))
-        if progress and percent != last[0]:
+        if progress.token is not None and percent != last[0]:
             last[0] = percent
-            loop.call_soon_threadsafe(
-                ls.work_done_progress.report,
-                token,
-                types.WorkDoneProgressReport(message=path, percentage=percent),
-            )
+            loop.call_soon_threadsafe(progress.report, path, percent)
 
     try:
-        stats = await loop.run_in_executor(None, lambda: repo.build(report))
+        stats = await loop.run_in_executor(None, lambda: repo.build(report, cancel))
         message = f"{stats.files} files, {stats.parsed} parsed in {stats.seconds:.1f} s"
     except Exception as error:  # the index stays consistent; completions go on without it
         log.exception("indexing %s failed", repo.root)
         message = f"failed: {error}"
-    if progress:
-        ls.work_done_progress.end(token, types.WorkDoneProgressEnd(message=message))
+    progress.end(message)
     ls.log_to_client("info", f"index {repo.root}: {message}")
 
 
 def _repo_of(ls, uri: str) -> tuple[RepositoryContext, str] | None:
-    if getattr(ls, "repos", None) is None:
-        return None
-    path = to_fs_path(uri)
-    if not path:
+    path = path_of(uri)
+    if ls.repos is None or path == uri:  # no context, or not a file on disk
         return None
     repo, fresh = ls.repos.for_path(path)
     if fresh:

@@ -1,0 +1,180 @@
+"""Inline completion (ghost text), the completion-menu fallback, and `cove.accepted`.
+
+Handlers convert, call the session, convert back. An automatic request first waits for
+the user's typing to pause (`features.debounceMs`, adapted to their rhythm by
+`context.debounce`); a newer request for the same document during that wait answers the
+older one at once, empty. A commit-message buffer (decided when it opened) gets the
+drafted message instead (`lsp.features.assist.commit_inline`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from lsprotocol import types
+
+from context.completion import Completion
+from lsp.convert import (
+    completion_items,
+    inline_items,
+    path_of,
+    to_client_position,
+    to_server_position,
+)
+from lsp.features.assist import commit_inline
+
+log = logging.getLogger(__name__)
+
+
+def note_keystroke(ls) -> None:
+    """A didChange: one more interval of the user's typing rhythm."""
+    ls.rhythm.note_edit(time.monotonic())
+
+
+async def wait_for_pause(ls, uri: str, explicit: bool) -> bool:
+    """Debounce an automatic request; False when a newer one for `uri` came meanwhile."""
+    ticket = object()
+    ls.newest_request[uri] = ticket
+    delay_ms = 0.0
+    if not explicit:
+        delay_ms = ls.rhythm.delay_ms(time.monotonic(), ls.settings.features.debounce_ms)
+    if delay_ms > 0:
+        await asyncio.sleep(delay_ms / 1000)
+    if ls.newest_request.get(uri) is not ticket:
+        ls.log_to_client("debug", f"{uri.rsplit('/', 1)[-1]}: superseded while debouncing")
+        return False
+    return True
+
+
+def _log_line(kind: str, request_id: str, uri: str, line: int, character: int, c: Completion):
+    t, n = c.timings, c.tokens
+    return (
+        f"{kind} {request_id} {uri.rsplit('/', 1)[-1]}:{line + 1}:{character + 1} "
+        f"cache={c.cache or 'miss'} tokens new={n.new} reused={n.reused} generated={n.generated} "
+        f"ms context={t.context_ms:.0f} prefill={t.prefill_ms:.0f} generate={t.generate_ms:.0f} "
+        f"total={t.total_ms:.0f} stop={c.stop_reason}"
+    )
+
+
+def _language_enabled(ls, uri: str) -> bool:
+    doc = ls.workspace.text_documents.get(uri)
+    language = doc.language_id if doc is not None else None
+    return not (language and language in ls.settings.features.disabled_languages)
+
+
+async def _complete(ls, uri: str, position: types.Position, kind: str):
+    """Shared body of inline and menu completion: (completion, client position) or None."""
+    if ls.session is None or not _language_enabled(ls, uri):
+        return None
+    found = ls.document_lines(uri)
+    if found is None:
+        ls.log_to_client("info", f"{kind}: unknown document {uri}; empty answer")
+        return None
+    source, lines = found
+    try:
+        line, character = to_server_position(lines, position, ls.encoding)
+        request_id, future, cancel = ls.session.request(
+            uri, "\n".join(lines), path_of(uri), line, character
+        )
+    except ValueError as error:
+        ls.log_to_client("info", f"{kind}: {error}; empty answer")
+        return None
+    where = f"{uri.rsplit('/', 1)[-1]}:{line + 1}:{character + 1}"
+    try:
+        completion = await asyncio.wrap_future(future)
+    except asyncio.CancelledError:
+        cancel.set()  # $/cancelRequest: the model stops within one token
+        ls.log_to_client("info", f"{kind} {request_id} {where} cancelled by the client")
+        raise
+    ls.log_to_client("info", _log_line(kind, request_id, uri, line, character, completion))
+    return completion, to_client_position(lines, line, character, ls.encoding)
+
+
+async def inline_completion(ls, params: types.InlineCompletionParams):
+    """textDocument/inlineCompletion: ghost text (a commit buffer: the drafted message)."""
+    uri = params.text_document.uri
+    repo = ls.commit_buffers.get(uri)
+    if repo is not None:
+        return await commit_inline(ls, uri, repo, params.position)
+    explicit = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
+    if not await wait_for_pause(ls, uri, explicit):
+        return types.InlineCompletionList(items=[])
+    done = await _complete(ls, uri, params.position, "inline")
+    if done is None:
+        return types.InlineCompletionList(items=[])
+    completion, position = done
+    accept = {
+        "uri": uri,
+        "position": {"line": position.line, "character": position.character},
+        "text": completion.text,
+    }
+    return inline_items(completion, position, accept)
+
+
+async def completion(ls, params: types.CompletionParams):
+    """textDocument/completion: the suggestion as one menu item."""
+    uri = params.text_document.uri
+    context = params.context
+    explicit = context is None or context.trigger_kind == types.CompletionTriggerKind.Invoked
+    if not await wait_for_pause(ls, uri, explicit):
+        return types.CompletionList(is_incomplete=True, items=[])
+    done = await _complete(ls, uri, params.position, "completion")
+    if done is None:
+        return types.CompletionList(is_incomplete=True, items=[])
+    return completion_items(*done)
+
+
+def _accepted_end(ls, payload: Any) -> tuple[str, str, int, int] | None:
+    """(uri, text, line, column) where an accepted suggestion ends; None when it can't be said."""
+    uri, text = payload.get("uri"), payload.get("text") or ""
+    found = ls.document_lines(uri) if isinstance(uri, str) else None
+    position = payload.get("position") or {}
+    if found is None or not isinstance(position, dict):
+        return None
+    source, lines = found
+    try:
+        at = types.Position(
+            line=int(position.get("line", -1)), character=int(position.get("character", -1))
+        )
+        line, character = to_server_position(lines, at, ls.encoding)
+    except (ValueError, TypeError):
+        return None
+    inserted = text.split("\n")
+    end_line = line + len(inserted) - 1
+    end_char = (character if len(inserted) == 1 else 0) + len(inserted[-1])
+    if end_line >= len(lines) or len(lines[end_line]) < end_char:
+        return None
+    return uri, "\n".join(lines), end_line, end_char
+
+
+def accepted(ls, *args: Any) -> dict:
+    """cove.accepted: a suggestion was accepted; optionally warm the next position."""
+    payload = args[0] if args else None
+    if not (ls.settings.features.speculative and ls.session and isinstance(payload, dict)):
+        return {"speculating": False}
+    end = _accepted_end(ls, payload)
+    if end is None:
+        return {"speculating": False}
+    uri, text, line, character = end
+    future = ls.session.speculate(uri, text, path_of(uri), line, character)
+    return {"speculating": future is not None}
+
+
+def register_completion(ls) -> None:
+    """Register what the settings enable, so handlers carry no `if enabled` checks."""
+    if ls.settings.features.inline_completion:
+        ls.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())(
+            inline_completion
+        )
+    if ls.settings.features.completion:
+        ls.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=[]))(
+            completion
+        )
+
+
+def register_completion_commands(ls) -> None:
+    """`cove.accepted` exists whatever the settings (a client may send it late)."""
+    ls.command("cove.accepted")(accepted)
