@@ -214,6 +214,39 @@ def _explain_messages(
     )
 
 
+def _explanation(
+    backend: Backend,
+    text: str,
+    path: str,
+    start_line: int,
+    end_line: int | None,
+    language_id: str,
+    chunks: list[ContextChunk] | tuple[ContextChunk, ...],
+    cancel: threading.Event | None,
+    settings: AssistSettings,
+    *,
+    short: bool,
+) -> tuple[str | None, Target, str] | None:
+    """(language, target, cleaned Markdown) for `explain` and `explain_edit`; None when
+    there is nothing to explain.
+    """
+    language = language_for(path, language_id)
+    target = find_target(text, language, start_line, end_line)
+    if target is None:
+        return None
+    messages = _explain_messages(
+        backend, text, path, target, language, chunks, settings, short=short
+    )
+    reply = ask(
+        backend,
+        messages,
+        max_tokens=settings.comment_max_tokens if short else settings.explain_max_tokens,
+        deadline_ms=settings.deadline_ms,
+        cancel=cancel,
+    )
+    return language, target, clean_markdown(reply)
+
+
 def explain(
     backend: Backend,
     text: str,
@@ -230,21 +263,19 @@ def explain(
     `end_line` None the definition at `start_line`; "" when there is nothing to explain or
     it was cancelled; CompletionError when no answer came in time.
     """
-    language = language_for(path, language_id)
-    target = find_target(text, language, start_line, end_line)
-    if target is None:
-        return ""
-    messages = _explain_messages(
-        backend, text, path, target, language, chunks, settings, short=False
-    )
-    reply = ask(
+    found = _explanation(
         backend,
-        messages,
-        max_tokens=settings.explain_max_tokens,
-        deadline_ms=settings.deadline_ms,
-        cancel=cancel,
+        text,
+        path,
+        start_line,
+        end_line,
+        language_id,
+        chunks,
+        cancel,
+        settings,
+        short=False,
     )
-    return clean_markdown(reply)
+    return found[2] if found is not None else ""
 
 
 def explanation_edit(
@@ -286,21 +317,13 @@ def explain_edit(
     """An edit inserting a short explanation as a comment above the code; None when there
     is nothing to explain (or cancelled); CompletionError when no answer came in time.
     """
-    language = language_for(path, language_id)
-    target = find_target(text, language, start_line, end_line)
-    if target is None:
+    found = _explanation(
+        backend, text, path, start_line, end_line, language_id, chunks, cancel, settings, short=True
+    )
+    if found is None:
         return None
-    messages = _explain_messages(
-        backend, text, path, target, language, chunks, settings, short=True
-    )
-    reply = ask(
-        backend,
-        messages,
-        max_tokens=settings.comment_max_tokens,
-        deadline_ms=settings.deadline_ms,
-        cancel=cancel,
-    )
-    return explanation_edit(text, language, target, clean_markdown(reply))
+    language, target, explanation = found
+    return explanation_edit(text, language, target, explanation)
 
 
 def docstring_target(
