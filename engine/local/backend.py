@@ -417,7 +417,7 @@ class LocalBackend:
     def _layer_count(self) -> int:
         """Transformer layers of the loaded model (0 when the bindings cannot say)."""
         with contextlib.suppress(Exception):
-            return int(self._llama_cpp.llama_model_n_layer(self.llm.model))
+            return int(self._llama_cpp.llama_model_n_layer(self.llm._model.model))
         return 0
 
     def close(self) -> None:
@@ -434,11 +434,9 @@ def llama_runtime(settings: ModelSettings) -> tuple[Runtime, str]:
     """Threads and GPU layers for this llama.cpp build, and its system info line."""
     import llama_cpp
 
-    runtime = decide_runtime(
-        settings.threads,
-        settings.gpu_layers,
-        gpu_backend=bool(llama_cpp.llama_supports_gpu_offload()),
-    )
+    with _quiet_stderr():  # the first query initialises the backends, which chatter on fd 2
+        gpu_backend = bool(llama_cpp.llama_supports_gpu_offload())
+    runtime = decide_runtime(settings.threads, settings.gpu_layers, gpu_backend=gpu_backend)
     info = llama_cpp.llama_print_system_info().decode(errors="replace").strip()
     return runtime, info
 

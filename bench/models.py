@@ -1,0 +1,139 @@
+"""Models side by side on this machine, one run: what `auto` would measure, the cold first
+suggestion, warm keystrokes (a line typed character by character), load time and peak RSS.
+
+    python -m bench.models --model qwen2.5-coder-0.5b --model qwen2.5-coder-1.5b [--out DIR]
+
+Each model runs in a child process of its own (a clean peak RSS, no page cache shared in
+Python), through the same CompletionService the server uses, with no context and no result
+caches: every keystroke is a model call, so the numbers are the model's, on the stable layout
+with KV reuse. Results are kept per model in OUT/models.json; `--resume` skips models already
+measured (a long run can be split into turns under the model lock).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.latency import _typing_target
+from bench.report import percentile
+
+KEYSTROKES = 24  # characters typed per run (the line's first ones)
+
+
+def _rss_mb(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def measure_one(name: str, threads: int = 0) -> dict:
+    """Load `name`, measure its rates, then a cold suggestion and warm keystrokes."""
+    from context.completion import CompletionService
+    from engine.local.auto import measure_backend
+    from engine.local.backend import open_local_backend
+    from engine.settings import GenerationSettings, ModelSettings
+
+    started = time.perf_counter()
+    backend = open_local_backend(ModelSettings(name=name, threads=threads))
+    ready_ms = (time.perf_counter() - started) * 1000  # assembly (first use only) + load
+    path, line_no = _typing_target()
+    lines = path.read_text().split("\n")
+    target = lines[line_no]
+    indent = len(target) - len(target.lstrip())
+    service = CompletionService(backend=backend, generation=GenerationSettings(deadline_ms=120_000))
+
+    def complete(typed: str):
+        edited = lines[:line_no] + [target[:indent] + typed] + lines[line_no + 1 :]
+        return service.complete("\n".join(edited), path.name, line_no, indent + len(typed))
+
+    try:
+        cold = complete("")
+        keys = [complete(target[indent : indent + n]) for n in range(1, KEYSTROKES + 1)]
+        rates = measure_backend(backend)  # after the run: the file's pages are warm, as in use
+    finally:
+        backend.close()
+    warm = [k.timings.total_ms for k in keys]
+    return {
+        "model": name,
+        "file": str(backend.model_path),
+        "threads": backend.runtime.threads if backend.runtime else threads,
+        "ready_ms": round(ready_ms),
+        "load_ms": round(backend.load_ms),
+        "cold_ms": round(cold.timings.total_ms),
+        "cold_prompt_tokens": cold.tokens.prompt,
+        "cold_text": cold.text,
+        "keystroke_p50_ms": round(percentile(warm, 50)),
+        "keystroke_p95_ms": round(percentile(warm, 95)),
+        "keystroke_mean_new_tokens": round(statistics.mean(k.tokens.new for k in keys), 1),
+        "keystrokes": len(keys),
+        "rates": {
+            "prefill_tps": rates.prefill_tps,
+            "generate_tps": rates.generate_tps,
+            "cold_prefill_tps": rates.cold_prefill_tps,
+            "keystroke_estimate_ms": round(rates.keystroke_ms()),
+        },
+        "peak_rss_mb": round(_rss_mb("VmHWM")),
+        "typed": f"{path.name}:{line_no + 1}",
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run each --model in a child process; print and keep a table."""
+    parser = argparse.ArgumentParser(prog="python -m bench.models", description=__doc__)
+    parser.add_argument("--model", action="append", help="a preset name or GGUF path (repeat)")
+    parser.add_argument("--threads", type=int, default=0, help="model.threads (0: the default)")
+    parser.add_argument("--out", default="bench-report", help="folder for models.json")
+    parser.add_argument("--resume", action="store_true", help="skip models already in models.json")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(measure_one(args.child, args.threads)))
+        return 0
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    store = out / "models.json"
+    results = json.loads(store.read_text()) if args.resume and store.is_file() else {}
+    for name in args.model or ["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]:
+        key = f"{name}@{args.threads}"
+        if key in results:
+            continue
+        command = [sys.executable, "-m", "bench.models", "--child", name]
+        command += ["--threads", str(args.threads)]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            print(f"cove: {name} failed: {done.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
+            return 1
+        results[key] = json.loads(done.stdout.strip().splitlines()[-1])
+        store.write_text(json.dumps(results, indent=1))
+    columns = [
+        "ready_ms",
+        "load_ms",
+        "cold_ms",
+        "cold_prompt_tokens",
+        "keystroke_p50_ms",
+        "keystroke_p95_ms",
+        "keystroke_mean_new_tokens",
+        "peak_rss_mb",
+    ]
+    print("| model | threads | " + " | ".join(columns) + " | prefill tok/s | gen tok/s |")
+    print("|---" * (len(columns) + 4) + "|")
+    for row in results.values():
+        cells = [str(row[c]) for c in columns]
+        rates = row["rates"]
+        print(
+            f"| {row['model']} | {row['threads']} | "
+            + " | ".join(cells)
+            + f" | {rates['prefill_tps']} | {rates['generate_tps']} |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
