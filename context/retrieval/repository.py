@@ -92,10 +92,6 @@ class RepositoryContext:
         """The repository's folder name (the `<|repo_name|>` of repo-level prompts)."""
         return self.root.name
 
-    def set_tokenizer(self, tokenizer: Tokenizer) -> None:
-        """Count budgets with the model's own tokenizer (once the model is loaded)."""
-        self.tokenizer = MemoTokenizer(tokenizer)
-
     def relative_path(self, path: str | Path) -> str | None:
         """`path` relative to the root, or None outside the repository."""
         return self.index.relative(path)
@@ -266,13 +262,6 @@ class Repositories:
         if fresh:
             self.on_open(repo)
         return repo.relative_path(Path(path).resolve()) or Path(path).name
-
-    def set_tokenizer(self, tokenizer: Tokenizer) -> None:
-        """The model is loaded: count budgets with its tokenizer everywhere."""
-        self.tokenizer = tokenizer
-        with self._lock:
-            for repo in self._open.values():
-                repo.set_tokenizer(tokenizer)
 
     def close(self) -> None:
         """Close every index."""
