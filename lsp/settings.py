@@ -33,7 +33,9 @@ class FeatureSettings:
     code_actions: bool = True  # explain / docstring code actions
     speculative: bool = True  # after an accepted suggestion, warm the next position
     disabled_languages: tuple[str, ...] = ()  # languageIds with no completions, e.g. ["markdown"]
-    debounce_ms: int = 0  # wait this long after a keystroke before calling the model
+    # Longest wait of an automatic request for typing to pause (adapted to the typing
+    # rhythm, context/debounce.py); explicit requests never wait. 0 = off.
+    debounce_ms: int = 0
     log_level: str = "info"  # window/logMessage level: "error", "warning", "info", "debug"
 
 
