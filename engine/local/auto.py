@@ -254,7 +254,7 @@ def measure_backend(backend: Generator) -> Rates:
         return backend.generate(request)
 
     cold = run(_PROMPT, 1)
-    cold_tps = cold.tokens.prompt / max(cold.prefill_ms / 1000, 1e-6)
+    cold_tps = (cold.tokens.prompt - cold.tokens.reused) / max(cold.prefill_ms / 1000, 1e-6)
     prefill, generate = 0.0, 0.0
     prompt = _PROMPT
     for addition in _KEYSTROKES:

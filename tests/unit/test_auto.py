@@ -214,3 +214,33 @@ def test_gpu_layers_follow_the_build():
     assert asked.gpu_layers == 0 and asked.threads == 4
     assert len(asked.notes) == 1 and "no GPU backend" in asked.notes[0]
     assert decide_runtime(0, 12, gpu_backend=True).gpu_layers == 12
+
+
+def test_measure_backend_reads_rates_from_the_generations():
+    from engine.types import GenerationResult, TokenCounts
+
+    class Fake:
+        def __init__(self) -> None:
+            self.cached = 0
+            self.requests = []
+
+        def generate(self, request):
+            self.requests.append(request)
+            prompt = len(request.prompt) // 4  # a made-up tokenizer: 4 characters a token
+            new = prompt - self.cached
+            self.cached = prompt
+            generated = request.max_tokens if request.max_tokens > 1 else 0
+            return GenerationResult(
+                text="x" * generated,
+                stop_reason="max_tokens",
+                tokens=TokenCounts(prompt=prompt, reused=prompt - new, generated=generated),
+                prefill_ms=new * 10.0,  # 100 tok/s
+                generate_ms=generated * 50.0,  # 20 tok/s
+            )
+
+    fake = Fake()
+    rates = auto.measure_backend(fake)
+    assert rates.prefill_tps == pytest.approx(100) and rates.cold_prefill_tps == pytest.approx(100)
+    assert rates.generate_tps == pytest.approx(20)
+    assert len(fake.requests) == 3 and fake.requests[1].stop.multiline  # nothing cuts it short
+    assert rates.keystroke_ms() == pytest.approx(1000 * (25 / 100 + 12 / 20))
