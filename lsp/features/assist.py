@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +70,19 @@ def _selection(params_range: types.Range) -> tuple[int | None, int | None]:
     return start.line, last
 
 
+def _edit_job(ls, data: dict, doc, source: str) -> Callable[..., TextEdit | None]:
+    """The assist call an action stands for; it takes the cancel event as a keyword."""
+    path = path_of(data["uri"])
+    options = {"language_id": doc.language_id, "settings": ls.settings.assist}
+    if data["action"] == "explain":
+        start = data["start"] if data["start"] is not None else data["line"]
+        return partial(explain_edit, ls.backend, source, path, start, data["end"], **options)
+    replace = data["action"] == "replace_docstring"
+    return partial(
+        docstring_edit, ls.backend, source, path, data["line"], replace=replace, **options
+    )
+
+
 async def compute_edit(ls, data: dict) -> types.WorkspaceEdit | None:
     """The edit an action stands for, computed on the current text of its document."""
     doc = ls.workspace.text_documents.get(data["uri"])
@@ -78,32 +93,9 @@ async def compute_edit(ls, data: dict) -> types.WorkspaceEdit | None:
             "info", f"{data['action']}: {data['uri']} changed since the action was offered; no edit"
         )
         return None
-    source, path = doc.source, path_of(data["uri"])
-    if data["action"] == "explain":
-        edit = await run_cancellable(
-            explain_edit,
-            ls.backend,
-            source,
-            path,
-            data["start"] if data["start"] is not None else data["line"],
-            data["end"],
-            language_id=doc.language_id,
-            settings=ls.settings.assist,
-        )
-    else:
-        edit = await run_cancellable(
-            docstring_edit,
-            ls.backend,
-            source,
-            path,
-            data["line"],
-            replace=data["action"] == "replace_docstring",
-            language_id=doc.language_id,
-            settings=ls.settings.assist,
-        )
-    if edit is None:
-        return None
-    if doc.version != data.get("version", doc.version):  # typed while the model ran
+    source = doc.source
+    edit = await run_cancellable(_edit_job(ls, data, doc, source))
+    if edit is None or doc.version != data.get("version", doc.version):  # typed meanwhile
         return None
     return workspace_edit(ls, data["uri"], doc.version, edit, source)
 
@@ -122,20 +114,13 @@ async def code_action(ls, params: types.CodeActionParams):
     doc = ls.workspace.text_documents.get(uri)
     if doc is None or ls.backend is None:
         return []
+    line = params.range.start.line
     start, end = _selection(params.range)
-    found = actions_at(
-        doc.source, path_of(uri), params.range.start.line, start, end, language_id=doc.language_id
-    )
+    found = actions_at(doc.source, path_of(uri), line, start, end, language_id=doc.language_id)
     actions = []
     for name in found:
-        data = {
-            "uri": uri,
-            "version": doc.version,
-            "line": params.range.start.line,
-            "start": start,
-            "end": end,
-            "action": name,
-        }
+        data = {"uri": uri, "version": doc.version, "line": line, "start": start, "end": end}
+        data["action"] = name
         kind = KIND_EXPLAIN if name == "explain" else KIND_DOCSTRING
         action = types.CodeAction(title=TITLES[name], kind=kind, data=data)
         if not _resolve_supported(ls):

@@ -1,0 +1,139 @@
+"""Debounce, commit-buffer routing, reload and shutdown through the real server (real model)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, client_capabilities
+
+from tests.conftest import git, is_circle_area
+from tests.lsp.test_server import PATIENT, SOURCE, inline, open_doc, type_text, wait_ready
+from tests.wire import WireClient
+
+pytestmark = pytest.mark.model
+
+SERVER = [sys.executable, "-m", "lsp.cli", "serve"]
+
+
+async def start(options: dict, spec: str = "visual-studio-code"):
+    client = await ClientServerConfig(server_command=SERVER).start()
+    await client.initialize_session(
+        types.InitializeParams(
+            capabilities=client_capabilities(spec), initialization_options=options
+        )
+    )
+    assert (await wait_ready(client))["state"] == "ready"
+    return client
+
+
+def model_calls(client, name: str) -> list[str]:
+    """The completion log lines of `name`: one per request that reached the session."""
+    return [
+        m.message for m in client.log_messages if f" {name}:" in m.message and "cache=" in m.message
+    ]
+
+
+async def test_two_quick_requests_make_one_model_call():
+    # A long ceiling: the first request is surely still waiting when the second comes.
+    client = await start({**PATIENT, "features": {"debounceMs": 3000}})
+    try:
+        uri = "file:///tmp/cove-test/debounce.py"
+        open_doc(client, text=SOURCE.replace("    return \n", "    retur\n"), uri=uri)
+        type_text(client, "n ", types.Position(line=5, character=9), version=2, uri=uri)
+        at = types.Position(line=5, character=11)
+        older = asyncio.ensure_future(inline(client, at, uri=uri))
+        await asyncio.sleep(0.1)
+        newer = await inline(client, at, uri=uri)
+        superseded = await older
+        assert superseded.items == []  # answered, empty
+        assert newer.items and is_circle_area(newer.items[0].insert_text)
+        await asyncio.sleep(0.2)
+        assert len(model_calls(client, "debounce.py")) == 1, model_calls(client, "debounce.py")
+        await client.shutdown_session()
+    finally:
+        await client.stop()
+
+
+def staged_repo(root: Path) -> Path:
+    root.mkdir()
+    git(root, "init", "-q")
+    (root / "shapes.py").write_text("def square(x):\n    return x * x\n")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "Add square")
+    (root / "shapes.py").write_text(
+        "def square(x):\n    return x * x\n\n\ndef cube(x):\n    return x * x * x\n"
+    )
+    git(root, "add", "-A")
+    return root
+
+
+async def test_a_commit_buffer_gets_the_drafted_message_and_code_gets_code(tmp_path: Path):
+    repo = staged_repo(tmp_path / "repo")
+    client = await start(PATIENT)
+    try:
+        buffer = repo / ".git" / "COMMIT_EDITMSG"
+        text = "\n# Please enter the commit message for your changes.\n"
+        buffer.write_text(text)
+        client.text_document_did_open(
+            types.DidOpenTextDocumentParams(
+                text_document=types.TextDocumentItem(
+                    uri=buffer.as_uri(), language_id="git-commit", version=1, text=text
+                )
+            )
+        )
+        start_of_buffer = types.Position(line=0, character=0)
+        drafted = await inline(client, start_of_buffer, uri=buffer.as_uri())
+        assert len(drafted.items) == 1
+        subject = drafted.items[0].insert_text.split("\n", 1)[0]
+        assert 0 < len(subject) <= 72 and not subject.startswith(("+", "-", "@@"))
+        assert drafted.items[0].command is None  # not a code completion
+        # A code file of the same repository gets a code completion.
+        code = (repo / "shapes.py").as_uri()
+        open_doc(client, text="def cube(x):\n    return ", uri=code)
+        completed = await inline(client, types.Position(line=1, character=11), uri=code)
+        assert completed.items and completed.items[0].command.command == "cove.accepted"
+        await client.shutdown_session()
+    finally:
+        await client.stop()
+
+
+def test_a_reload_with_context_then_shutdown_exits_0(tmp_path: Path):
+    repo = staged_repo(tmp_path / "repo")
+    client = WireClient(SERVER)
+    try:
+        options = {**PATIENT, "budget": {"contextTokens": 128}}
+        ready = client.initialize(options, root=repo)
+        assert ready["status"]["state"] == "ready"
+        reloaded = {**options, "model": {"contextSize": 2048}}  # a model setting: reload
+        client.notify("workspace/didChangeConfiguration", {"settings": reloaded})
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            client.request("workspace/executeCommand", {"command": "cove.status"})
+            if sum(line.startswith("model ") for line in client.log_lines()) == 2:
+                break
+            time.sleep(0.2)
+        assert sum(line.startswith("model ") for line in client.log_lines()) == 2
+        uri = (repo / "shapes.py").as_uri()
+        text = "def cube(x):\n    return "
+        client.notify(
+            "textDocument/didOpen",
+            {"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": text}},
+        )
+        answer = client.request(
+            "textDocument/inlineCompletion",
+            {
+                "textDocument": {"uri": uri},
+                "position": {"line": 1, "character": 11},
+                "context": {"triggerKind": 2},
+            },
+        )
+        assert answer["result"]["items"]
+        assert client.close() == 0  # shutdown closes backend and indexes, then exit: status 0
+    finally:
+        if client.proc.poll() is None:
+            client.proc.kill()
