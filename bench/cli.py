@@ -14,6 +14,7 @@ import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench.report import Report, Row, percentile
 from lsp.cli import UsageError, add_common_options, load_cli_settings, progress_bar, setup_logging
@@ -179,6 +180,7 @@ class BenchOptions:
     repos: Path | None = None  # the repository list (TOML); None: the shipped one
     no_context: bool = False  # skip the with-context repository pipeline
     resume: bool = False  # keep items already measured in OUT/items.jsonl
+    realcode: Any = None  # `bench.realcode.RealCodeOptions` of `repos` (None: its defaults)
 
 
 def run_bench(
@@ -212,6 +214,9 @@ def run_bench(
             ledger = Ledger(out / "items.jsonl", resume=options.resume)
             bench_quality(report, service, backend, options, ledger)
             _write(report, out, command)  # a long run leaves what it has measured so far
+        if "repos" in wanted:
+            _bench_realcode(report, service, backend, options, out, command)
+            _write(report, out, command)
         if "latency" in wanted:
             bench_latency(report, backend, options.quick)
             _write(report, out, command)
@@ -225,6 +230,22 @@ def run_bench(
     finally:
         backend.close()
     return _write(report, out, command, plots=True)
+
+
+def _bench_realcode(report: Report, service, backend, options: BenchOptions, out: Path, command):
+    """The real-code evaluation (`bench.realcode`): OUT/realcode.md, items in
+    OUT/realcode-items.jsonl.
+    """
+    from bench.quality import Ledger
+    from bench.realcode import RealCodeOptions, run_realcode, write_report
+
+    real = options.realcode or RealCodeOptions(repos=options.repos)
+    ledger = Ledger(out / "realcode-items.jsonl", resume=options.resume)
+    summary = run_realcode(backend, service, ledger, real, progress_bar)
+    path = write_report(summary, out, command)
+    report.sections.append(
+        f"Real-code evaluation: {summary['positions']} positions, see {path.name}."
+    )
 
 
 def _index_root(options: BenchOptions) -> Path:
@@ -276,8 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "what",
         nargs="+",
-        choices=["quality", "latency", "index", "memory", "all"],
-        help="one or more benchmarks",
+        choices=["quality", "repos", "latency", "index", "memory", "all"],
+        help="one or more benchmarks (`all` leaves out `repos`, the long real-code evaluation)",
     )
     add_common_options(parser)
     parser.set_defaults(verbose=0, log_file=None)
@@ -300,7 +321,44 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--resume", action="store_true", help="keep items already measured in OUT/items.jsonl"
     )
+    real = parser.add_argument_group("repos (the real-code evaluation)")
+    real.add_argument("--per-kind", type=int, default=20, help="positions per kind and repository")
+    real.add_argument(
+        "--pipelines",
+        default="naive,cove,cove-hold,ctx-suffix,ctx-prefix",
+        help="comma-separated: naive, cove, cove-hold, ctx-suffix, ctx-prefix, ctx-repo",
+    )
+    real.add_argument("--context-tokens", type=int, default=256, help="context budget (tokens)")
+    real.add_argument(
+        "--context-indentation",
+        choices=["hold", "model"],
+        default="hold",
+        help="generation.indentation of the context pipelines",
+    )
+    real.add_argument(
+        "--minutes", type=float, default=0.0, help="stop starting positions after this long"
+    )
+    real.add_argument("--only", default="", help="comma-separated repository names to run")
     return parser
+
+
+def _realcode_options(args):
+    """`RealCodeOptions` from the command line."""
+    from bench.realcode import PIPELINES, RealCodeOptions
+
+    pipelines = tuple(p for p in args.pipelines.split(",") if p)
+    unknown = sorted(set(pipelines) - set(PIPELINES))
+    if unknown:
+        raise UsageError(f"unknown pipelines {unknown}; choose from {', '.join(PIPELINES)}")
+    return RealCodeOptions(
+        per_kind=args.per_kind,
+        pipelines=pipelines,
+        context_tokens=args.context_tokens,
+        context_indentation=args.context_indentation,
+        minutes=args.minutes,
+        repos=Path(args.repos) if args.repos else None,
+        only=tuple(n for n in args.only.split(",") if n),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -318,6 +376,7 @@ def main(argv: list[str] | None = None) -> int:
         resume=args.resume,
     )
     try:
+        options = dataclasses.replace(options, realcode=_realcode_options(args))
         settings = load_cli_settings(args)
         path = run_bench(
             args.what,

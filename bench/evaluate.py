@@ -47,6 +47,8 @@ class Position:
     column: int
     target: str
     names: tuple[str, ...]  # the cross-file names the line uses
+    kind: str = "line"  # "line", "api" or "control" (`bench.positions.KINDS`)
+    language: str = "python"
 
 
 def edit_similarity(a: str, b: str) -> float:

@@ -1,8 +1,12 @@
-"""Real repositories for the benchmarks: pinned PyPI sdists, fetched once, `git init`ed.
+"""Real repositories for the benchmarks: pinned PyPI sdists and npm tarballs, fetched once,
+`git init`ed.
 
 The list is a TOML file (`repos.toml` beside this module by default). Each entry is
-downloaded with `pip download` (no dependencies, source only), its sha256 checked, unpacked
-safely and committed once, so the repository index and git signals see a real repository.
+downloaded with its registry's own client (`pip download`, no dependencies, source only;
+`npm pack NAME@VERSION`), its sha256 checked, unpacked safely, stripped of the folders it
+names in `exclude` (built bundles) and committed once, so the repository index and git
+signals see a real repository. `languages` says which files the evaluation draws
+positions from (empty: all it knows).
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_LIST = Path(__file__).with_name("repos.toml")
+SOURCES = ("pypi", "npm")
+LIST_KEYS = {"languages", "exclude"}
 
 
 class RepoFetchError(RuntimeError):
@@ -28,12 +34,17 @@ class RepoFetchError(RuntimeError):
 
 @dataclass(frozen=True, kw_only=True)
 class RepoSpec:
-    """One configured repository: a PyPI sdist at a pinned version, or a local path."""
+    """One configured repository: a PyPI sdist or npm tarball at a pinned version, or a
+    local path.
+    """
 
     name: str
     version: str = ""
     sha256: str = ""
     path: str = ""
+    source: str = "pypi"  # "pypi" or "npm"
+    languages: tuple[str, ...] = ()  # languages positions come from (empty: every known one)
+    exclude: tuple[str, ...] = ()  # folders removed before the commit (built bundles)
 
     @property
     def label(self) -> str:
@@ -52,12 +63,19 @@ def load_repo_specs(path: Path | None = None) -> list[RepoSpec]:
         raise RepoFetchError(f"cannot read the repository list {path}: {exc}") from exc
     specs = []
     for number, entry in enumerate(data.get("repo", []), start=1):
-        unknown = set(entry) - {"name", "version", "sha256", "path"}
+        unknown = set(entry) - {"name", "version", "sha256", "path", "source", *LIST_KEYS}
         if unknown or not isinstance(entry.get("name", ""), str):
             raise RepoFetchError(f"{path}: repo #{number} has unknown keys {sorted(unknown)}")
-        spec = RepoSpec(**{k: str(v) for k, v in entry.items()})
+        values = {k: str(v) for k, v in entry.items() if k not in LIST_KEYS}
+        for key in LIST_KEYS & set(entry):
+            if not isinstance(entry[key], list):
+                raise RepoFetchError(f"{path}: repo #{number}: `{key}` must be a list")
+            values[key] = tuple(str(v) for v in entry[key])
+        spec = RepoSpec(**values)
         if not spec.path and not (spec.name and spec.version):
             raise RepoFetchError(f"{path}: repo #{number} needs `name` and `version` (or `path`)")
+        if spec.source not in SOURCES:
+            raise RepoFetchError(f"{path}: repo #{number}: `source` must be one of {SOURCES}")
         specs.append(spec)
     return specs
 
@@ -83,6 +101,10 @@ def fetch_repo(spec: RepoSpec, cache: Path | None = None) -> Path:
     with tempfile.TemporaryDirectory(dir=cache, prefix=".fetch-") as scratch:
         archive = _download(spec, Path(scratch))
         unpacked = _unpack(archive, Path(scratch) / "src")
+        for folder in spec.exclude:
+            target = (unpacked / folder).resolve()
+            if unpacked.resolve() in target.parents and target.is_dir():
+                shutil.rmtree(target)
         _commit(unpacked, spec)
         if dest.exists():
             shutil.rmtree(dest)  # a half-made folder from an interrupted run
@@ -91,7 +113,11 @@ def fetch_repo(spec: RepoSpec, cache: Path | None = None) -> Path:
 
 
 def _download(spec: RepoSpec, folder: Path) -> Path:
-    """`pip download` the sdist and check its sha256."""
+    """Download the archive with the registry's client and check its sha256."""
+    if spec.source == "npm":
+        command = ["npm", "pack", f"{spec.name}@{spec.version}", "--silent"]
+        command += ["--pack-destination", str(folder)]
+        return _run_download(command, spec, folder, ".tgz", "npm")
     command = [
         sys.executable,
         "-m",
@@ -105,11 +131,21 @@ def _download(spec: RepoSpec, folder: Path) -> Path:
         str(folder),
         f"{spec.name}=={spec.version}",
     ]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
-    archives = [p for p in folder.iterdir() if p.suffix in (".gz", ".zip")]
+    return _run_download(command, spec, folder, (".gz", ".zip"), "PyPI")
+
+
+def _run_download(
+    command: list[str], spec: RepoSpec, folder: Path, suffixes: str | tuple[str, ...], where: str
+) -> Path:
+    """Run one download command into `folder`; the archive it left, hash-checked."""
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=folder)
+    except OSError as exc:
+        raise RepoFetchError(f"cannot download {spec.label} from {where}: {exc}") from exc
+    archives = [p for p in folder.iterdir() if p.name.endswith(suffixes)]
     if done.returncode != 0 or not archives:
         tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no archive"]
-        raise RepoFetchError(f"cannot download {spec.label} from PyPI: {tail[0]}")
+        raise RepoFetchError(f"cannot download {spec.label} from {where}: {tail[0]}")
     check_archive(archives[0], spec.sha256)
     return archives[0]
 

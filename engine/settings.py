@@ -46,6 +46,10 @@ class GenerationSettings:
     multiline: str = "auto"  # "auto" (decided at the cursor), "always" or "never"
     max_lines: int = 8  # cap on lines in a multi-line suggestion
     layout: str = "stable"  # "stable": hole from the line start (KV reuse); "psm": classic
+    indentation: str = "model"  # line of indentation only: "model" writes its own, "hold" keeps
+    # the user's (healed like a word: the suggestion starts at the cursor)
+    context_placement: str = "repo"  # context chunks: "repo" (repo-level header before the
+    # prefix), "prefix" (comment blocks after the prefix marker), "suffix" (before the middle)
 
 
 BACKEND_TYPES = ("local", "openai", "llama-server")

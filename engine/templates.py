@@ -85,6 +85,13 @@ PLAIN = FimTemplate(name="prefix-only", order="none")
 TEMPLATES: tuple[FimTemplate, ...] = (QWEN, CODEGEMMA, STARCODER, DEEPSEEK, CODELLAMA)
 TEMPLATES_BY_NAME = {t.name: t for t in (*TEMPLATES, PLAIN)}
 
+# Where context chunks go in the prompt (`render_prompt`), and who writes the indentation of
+# a line of indentation only (`split_cursor_line`): settings `generation.contextPlacement`
+# and `generation.indentation`.
+PLACEMENTS = ("repo", "prefix", "suffix")
+INDENTATIONS = ("model", "hold")
+HASH_COMMENTS = (".py", ".pyi", ".rb", ".sh", ".toml", ".yaml", ".yml", ".r", ".pl")
+
 
 def detect_template(fim_prefix_token: str, is_special: Callable[[str], bool]) -> FimTemplate:
     """Choose the template from the model's vocabulary.
@@ -125,11 +132,31 @@ def _repo_header(template: FimTemplate, fim: FimInput) -> str:
 
 def _comment_chunk(chunk: ContextChunk) -> str:
     """A chunk preceded by a comment naming its file, for families without file markers."""
-    mark = "//" if not chunk.path.endswith((".py", ".rb", ".sh", ".toml", ".yaml")) else "#"
-    return f"{mark} {chunk.path}\n{chunk.text.rstrip()}\n\n"
+    return f"{comment_mark(chunk.path)} {chunk.path}\n{chunk.text.rstrip()}\n\n"
 
 
-def render_prompt(template: FimTemplate, fim: FimInput, layout: str = "stable") -> str:
+def comment_mark(path: str) -> str:
+    """The line-comment mark of the file's language (`#` or `//`)."""
+    return "#" if path.endswith(HASH_COMMENTS) else "//"
+
+
+def comment_blocks(fim: FimInput) -> str:
+    """Context chunks as comment blocks in the language of the file being completed
+    (`# Path: a/b.py` then each line commented), the shape Tabby, Copilot and Continue put
+    inside the prefix; placement "prefix" and "suffix" use it.
+    """
+    mark = comment_mark(fim.path)
+    parts = []
+    for chunk in fim.chunks:
+        lines = chunk.text.rstrip().split("\n")
+        body = "".join(f"{mark} {line}".rstrip() + "\n" for line in lines)
+        parts.append(f"{mark} Path: {chunk.path}\n{body}")
+    return "".join(parts)
+
+
+def render_prompt(
+    template: FimTemplate, fim: FimInput, layout: str = "stable", placement: str = "repo"
+) -> str:
     """Render the FIM prompt.
 
     "stable" (default): [context][prefix marker + file up to the end of the line before the
@@ -137,32 +164,48 @@ def render_prompt(template: FimTemplate, fim: FimInput, layout: str = "stable") 
     cursor line up to the cursor] (see `middle_seed`). Typing inside a line changes only the
     tail, so the KV cache keeps everything before it. "psm": the classic layout, the cursor
     line's text ends the prefix (every keystroke then re-evaluates the suffix).
+
+    `placement` says where context chunks go (`PLACEMENTS`): "repo", the repo-level header
+    before the prefix marker; "prefix", comment blocks right after the prefix marker; "suffix",
+    comment blocks after the suffix, just before the middle marker.
     """
-    header = _repo_header(template, fim) if fim.chunks else ""
+    if placement not in PLACEMENTS:
+        raise ValueError(f"unknown context placement {placement!r}")
+    header = _repo_header(template, fim) if fim.chunks and placement == "repo" else ""
+    before = after = ""
+    if fim.chunks and placement == "prefix":
+        before = comment_blocks(fim)
+    elif fim.chunks and placement == "suffix":
+        after = ("\n" if fim.suffix and not fim.suffix.endswith("\n") else "") + comment_blocks(fim)
     if not template.has_fim:
-        return header + fim.prefix + middle_seed(template, fim, layout)
+        return header + before + fim.prefix + middle_seed(template, fim, layout)
     if layout == "psm":
         return (
-            f"{header}{template.prefix}{fim.prefix}{fim.line_prefix}{template.suffix}{fim.suffix}"
-            f"{template.middle}"
+            f"{header}{template.prefix}{before}{fim.prefix}{fim.line_prefix}{template.suffix}"
+            f"{fim.suffix}{after}{template.middle}"
         )
     prefix = fim.prefix.removesuffix("\n")
-    return f"{header}{template.prefix}{prefix}{template.suffix}{fim.suffix}{template.middle}{middle_seed(template, fim, layout)}"
+    return (
+        f"{header}{template.prefix}{before}{prefix}{template.suffix}{fim.suffix}{after}"
+        f"{template.middle}{middle_seed(template, fim, layout)}"
+    )
 
 
 HEALED_TAIL = re.compile(r"\s*[^\s\w]?\w*$")
 
 
-def split_cursor_line(line_prefix: str) -> tuple[str, str]:
+def split_cursor_line(line_prefix: str, indentation: str = "model") -> tuple[str, str]:
     """(what the prompt keeps of the cursor's line, the tail left for the model to write).
 
     The tail is the line's last word with the blank or mark before it (` Fal`, `.ba`,
     `(`): in the finished line it belongs to a longer token, and a prompt that ends in
     the middle of one makes the model treat the word as complete (`return Fal`). A line
-    of indentation only is left out whole: the model writes the indentation itself.
+    of indentation only is left out whole; with `indentation` "model" the model writes
+    an indentation of its choice, with "hold" the user's indentation is the tail, healed
+    like a word (the backend forces exactly it, then no further blank).
     """
     if not line_prefix.strip():
-        return "", ""
+        return ("", line_prefix) if indentation == "hold" else ("", "")
     match = HEALED_TAIL.search(line_prefix)
     start = match.start() if match else len(line_prefix)
     return line_prefix[:start], line_prefix[start:]
@@ -184,11 +227,15 @@ def middle_seed(template: FimTemplate, fim: FimInput, layout: str = "stable") ->
     return newline + (fim.line_prefix if fim.healed else split_cursor_line(fim.line_prefix)[0])
 
 
-def healed_tail(template: FimTemplate, fim: FimInput, layout: str = "stable") -> str:
-    """The text the generation must start with: the cursor line's tail `middle_seed` left out."""
+def healed_tail(
+    template: FimTemplate, fim: FimInput, layout: str = "stable", indentation: str = "model"
+) -> str:
+    """The text the generation must start with: the cursor line's tail `middle_seed` left out
+    (with `indentation` "hold", the indentation of a line of indentation only).
+    """
     if (template.has_fim and layout == "psm") or fim.healed:
         return ""
-    return split_cursor_line(fim.line_prefix)[1]
+    return split_cursor_line(fim.line_prefix, indentation)[1]
 
 
 def continued_line(template: FimTemplate, fim: FimInput, layout: str = "stable") -> str:

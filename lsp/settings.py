@@ -22,6 +22,7 @@ from engine.settings import (
     load_settings,
     validate_choice,
 )
+from engine.templates import INDENTATIONS, PLACEMENTS
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -78,6 +79,14 @@ def parse_settings(data: Any, base: CoveSettings | None = None) -> tuple[CoveSet
         settings = dataclasses.replace(
             settings, generation=dataclasses.replace(settings.generation, layout="stable")
         )
+    for key, label, choices in (
+        ("indentation", "generation.indentation", INDENTATIONS),
+        ("context_placement", "generation.contextPlacement", PLACEMENTS),
+    ):
+        if not validate_choice(getattr(settings.generation, key), choices, label, problems):
+            default = getattr(defaults.generation, key)
+            generation = dataclasses.replace(settings.generation, **{key: default})
+            settings = dataclasses.replace(settings, generation=generation)
     if not validate_choice(settings.features.log_level, LOG_LEVELS, "features.logLevel", problems):
         settings = dataclasses.replace(
             settings, features=dataclasses.replace(settings.features, log_level="info")

@@ -1,3 +1,5 @@
+import pytest
+
 from engine.templates import (
     CODEGEMMA,
     CODELLAMA,
@@ -130,3 +132,57 @@ def test_path_comment_headers_without_file_markers():
 
 def test_prefix_only_continuation():
     assert render_prompt(PLAIN, FIM) == "def f():\n    return"  # the blank is the model's to write
+
+
+def test_held_indentation_is_healed_like_a_word():
+    assert split_cursor_line("    ", "hold") == ("", "    ")
+    assert split_cursor_line("\t\t", "hold") == ("", "\t\t")
+    assert split_cursor_line("", "hold") == ("", "")
+    assert split_cursor_line("    return Fal", "hold") == ("    return", " Fal")  # code: as before
+    fim = FimInput(prefix="def f():\n", line_prefix="        ", suffix="\n")
+    assert healed_tail(QWEN, fim) == "" and healed_tail(QWEN, fim, indentation="hold") == "        "
+    assert healed_tail(QWEN, fim, "psm", "hold") == ""  # the classic prompt holds the line
+    assert continued_line(QWEN, fim) == ""  # the suggestion starts at the cursor either way
+
+
+CHUNK = ContextChunk(path="pkg/util.py", text="def helper():\n    return 1\n")
+WITH_CONTEXT = FimInput(
+    prefix="import os\n",
+    line_prefix="    ",
+    suffix="\nprint(1)\n",
+    path="pkg/main.py",
+    repo_name="demo",
+    chunks=(CHUNK,),
+)
+BLOCK = "# Path: pkg/util.py\n# def helper():\n#     return 1\n"
+
+
+def test_context_placement_prefix_puts_comment_blocks_after_the_prefix_marker():
+    prompt = render_prompt(QWEN, WITH_CONTEXT, placement="prefix")
+    assert prompt == (f"<|fim_prefix|>{BLOCK}import os<|fim_suffix|>\nprint(1)\n<|fim_middle|>\n")
+    psm = render_prompt(QWEN, WITH_CONTEXT, "psm", placement="prefix")
+    assert psm.startswith(f"<|fim_prefix|>{BLOCK}import os\n    <|fim_suffix|>")
+
+
+def test_context_placement_suffix_keeps_the_no_context_prompt_start():
+    prompt = render_prompt(QWEN, WITH_CONTEXT, placement="suffix")
+    assert prompt == f"<|fim_prefix|>import os<|fim_suffix|>\nprint(1)\n{BLOCK}<|fim_middle|>\n"
+    bare = render_prompt(
+        QWEN, FimInput(prefix="import os\n", line_prefix="    ", suffix="\nprint(1)\n")
+    )
+    assert prompt.startswith(bare.split("<|fim_middle|>")[0])  # prefix and suffix reused
+    unended = FimInput(prefix="", line_prefix="x = ", suffix="y", path="a.ts", chunks=(CHUNK,))
+    assert "y\n// Path: pkg/util.py\n// def helper():\n" in render_prompt(
+        QWEN, unended, placement="suffix"
+    )
+
+
+def test_context_placement_repo_is_the_repo_level_header_and_unknown_is_refused():
+    assert render_prompt(QWEN, WITH_CONTEXT, placement="repo") == render_prompt(QWEN, WITH_CONTEXT)
+    assert render_prompt(QWEN, WITH_CONTEXT).startswith(
+        "<|repo_name|>demo\n<|file_sep|>pkg/util.py"
+    )
+    bare = FimInput(prefix="a\n", line_prefix="", suffix="")
+    assert render_prompt(QWEN, bare, placement="prefix") == render_prompt(QWEN, bare)
+    with pytest.raises(ValueError, match="placement"):
+        render_prompt(QWEN, WITH_CONTEXT, placement="middle")

@@ -1,0 +1,294 @@
+"""The real-code evaluation: Cove's variants against a plain FIM plugin on real repositories.
+
+`python -m bench repos` fetches the configured repositories (bench/repos.toml), picks
+positions of three kinds (`bench.positions`), and runs every pipeline on every position:
+
+- "naive": what a plain FIM plugin does (PSM prompt, same window budgets, stop at newline,
+  raw text);
+- "cove": the real `CompletionService`, no context, today's indentation ("model");
+- "cove-hold": the same, the user's indentation held (`generation.indentation = "hold"`);
+- "ctx-prefix", "ctx-suffix", "ctx-repo": with repository context (`--context-tokens`),
+  placed as `generation.contextPlacement` says, over the "cove-hold" settings unless
+  `--context-indentation model`.
+
+Pipelines of one position run back to back in an order that lets each prompt reuse the
+previous one's start in the KV cache. Every item goes to OUT/items.jsonl (`--resume`
+continues; `--minutes` stops starting positions after a while, so a run fits a turn on the
+shared model). The report groups by language and position kind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.evaluate import Position, edit_similarity
+from bench.positions import KINDS, interleave, repo_positions
+from bench.quality import Ledger, naive_generate
+from bench.stats import identifier_match, paired_p, summarize_group
+from context.completion import CompletionService
+from context.retrieval.repository import RepositoryContext
+from context.window import cursor_window
+
+# In run order: each prompt shares its start with the one before it (naive -> cove: the
+# file prefix; cove -> cove-hold: the whole prompt; -> ctx-suffix: prefix and suffix).
+PIPELINES = ("naive", "cove", "cove-hold", "ctx-suffix", "ctx-prefix", "ctx-repo")
+DEFAULT_PIPELINES = ("naive", "cove", "cove-hold", "ctx-suffix", "ctx-prefix")
+PLACEMENT_OF = {"ctx-prefix": "prefix", "ctx-suffix": "suffix", "ctx-repo": "repo"}
+
+
+@dataclass(frozen=True, kw_only=True)
+class RealCodeOptions:
+    """What `python -m bench repos` was asked for."""
+
+    per_kind: int = 20  # positions of each kind per repository
+    pipelines: tuple[str, ...] = DEFAULT_PIPELINES
+    context_tokens: int = 256
+    context_indentation: str = "hold"  # the indentation setting of the context pipelines
+    multiline: str = "auto"  # Cove's generation.multiline (the first line is compared)
+    minutes: float = 0.0  # stop starting positions after this long (0: no limit)
+    repos: Path | None = None
+    only: tuple[str, ...] = ()  # repository names to run (empty: all)
+
+
+def cut_document(repo: RepositoryContext, pos: Position) -> str:
+    """The file as the editor holds it at the position: the line cut at the cursor."""
+    lines = (repo.root / pos.path).read_text(encoding="utf-8").split("\n")
+    lines[pos.line] = lines[pos.line][: pos.column]
+    return "\n".join(lines)
+
+
+def score(got: str, pos: Position) -> dict:
+    """Exact match of the text inserted at the cursor (`exact`; `exact_ws` ignores blanks at
+    its ends), edit similarity, identifier match.
+    """
+    return {
+        "got": got,
+        "exact": got == pos.target,
+        "exact_ws": got.strip() == pos.target.strip(),
+        "similarity": round(edit_similarity(got.strip(), pos.target.strip()), 4),
+        "ident": identifier_match(got, pos.names),
+    }
+
+
+def naive_item(backend, service: CompletionService, repo: RepositoryContext, pos: Position):
+    """The plain plugin at the position: its raw first line, inserted at the cursor."""
+    window = cursor_window(cut_document(repo, pos), pos.line, pos.column, service.budgets, backend)
+    result = naive_generate(backend, window.prefix + window.line_prefix, window.suffix)
+    got = result.text.split("\n", 1)[0].rstrip()
+    return {
+        **score(got, pos),
+        "ms": round(result.prefill_ms + result.generate_ms, 1),
+        "prompt_tokens": result.tokens.prompt,
+        "new_tokens": result.tokens.new,
+        "stop_reason": result.stop_reason,
+    }
+
+
+def cove_item(service: CompletionService, repo: RepositoryContext, pos: Position, context: bool):
+    """Cove's pipeline at the position: the first line of its suggestion."""
+    completion = service.complete(
+        cut_document(repo, pos),
+        str(repo.root / pos.path),
+        pos.line,
+        pos.column,
+        use_context=context,
+    )
+    got = completion.text.split("\n", 1)[0].rstrip()
+    return {
+        **score(got, pos),
+        "ms": round(completion.timings.total_ms, 1),
+        "prompt_tokens": completion.tokens.prompt,
+        "new_tokens": completion.tokens.new,
+        "stop_reason": completion.stop_reason,
+        "multiline": completion.multiline,
+        "chunks": len(completion.chunks),
+        "context_tokens": sum(c.tokens for c in completion.chunks),
+        "context_ms": round(completion.timings.context_ms, 1),
+    }
+
+
+def make_pipelines(
+    backend, base: CompletionService, repo: RepositoryContext, options: RealCodeOptions
+) -> dict[str, Callable[[Position], dict]]:
+    """The asked pipelines for one repository, in run order: name -> measure(position)."""
+    relative = lambda path: repo.relative_path(path) or path  # noqa: E731
+    plain = dataclasses.replace(base.generation, multiline=options.multiline)
+
+    def service(indentation: str, placement: str = "repo", context: bool = False):
+        generation = dataclasses.replace(
+            plain, indentation=indentation, context_placement=placement
+        )
+        budgets = dataclasses.replace(
+            base.budgets, context_tokens=options.context_tokens if context else 0
+        )
+        return CompletionService(
+            backend=backend,
+            budgets=budgets,
+            generation=generation,
+            repo_name=repo.repo_name,
+            context_provider=repo.provider if context else None,
+            display_path=relative,
+        )
+
+    made: dict[str, Callable[[Position], dict]] = {}
+    for name in PIPELINES:
+        if name not in options.pipelines:
+            continue
+        if name == "naive":
+            naive = service("model")
+            made[name] = lambda pos, s=naive: naive_item(backend, s, repo, pos)
+        elif name in ("cove", "cove-hold"):
+            cove = service("hold" if name == "cove-hold" else "model")
+            made[name] = lambda pos, s=cove: cove_item(s, repo, pos, False)
+        else:
+            ctx = service(options.context_indentation, PLACEMENT_OF[name], context=True)
+            made[name] = lambda pos, s=ctx: cove_item(s, repo, pos, True)
+    return made
+
+
+def run_realcode(
+    backend,
+    base: CompletionService,
+    ledger: Ledger,
+    options: RealCodeOptions,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> dict:
+    """Measure every asked pipeline on every position (resumable); returns the summary."""
+    from bench.repos import fetch_repo, load_repo_specs
+
+    specs = [
+        s for s in load_repo_specs(options.repos) if not options.only or s.name in options.only
+    ]
+    repos, groups = [], []
+    for spec in specs:
+        repo = RepositoryContext.open(fetch_repo(spec), tokenizer=backend)
+        repo.build()
+        repos.append((spec, repo))
+        groups.append(repo_positions(repo, options.per_kind, spec.languages))
+    plan = interleave(groups)
+    started = time.perf_counter()
+    pipelines = [make_pipelines(backend, base, repo, options) for _, repo in repos]
+    for done, (number, pos) in enumerate(plan, start=1):
+        spec, repo = repos[number]
+        where = f"real/{spec.label}/{pos.path}:{pos.line + 1}:{pos.column}/{pos.kind}"
+        if options.minutes and time.perf_counter() - started > options.minutes * 60:
+            break  # the next run resumes here
+        for name, measure in pipelines[number].items():
+            key = f"{where}/{name}"
+            if key in ledger.items:
+                continue
+            if name == "cove-hold" and pos.kind == "api" and f"{where}/cove" in ledger.items:
+                # The cursor follows code: both settings render the same prompt and heal.
+                same = {k: v for k, v in ledger.items[f"{where}/cove"].items() if k != "key"}
+                same.update(pipeline=name, same_as="cove")
+                ledger.measure(key, lambda same=same: same)
+                continue
+            meta = {
+                "repo": spec.label,
+                "path": pos.path,
+                "line": pos.line + 1,
+                "column": pos.column,
+                "kind": pos.kind,
+                "language": pos.language,
+                "pipeline": name,
+                "target": pos.target,
+                "names": list(pos.names),
+            }
+            ledger.measure(key, lambda m=measure, p=pos, meta=meta: {**meta, **m(p)})
+        if progress:
+            progress(done, len(plan), "repos")
+    for _, repo in repos:
+        repo.close()
+    return summarize(ledger.items.values(), options.pipelines, options.context_indentation)
+
+
+def summarize(items, pipelines: tuple[str, ...], context_indentation: str = "hold") -> dict:
+    """Per (language, kind) and pipeline: the metrics, McNemar p against naive and against
+    the no-context pipeline of the same indentation. Only positions that every asked
+    pipeline measured count, so all rows of a group are paired.
+    """
+    by_position: dict[str, dict[str, dict]] = defaultdict(dict)
+    for item in items:
+        if "pipeline" in item and item["key"].startswith("real/"):
+            by_position[item["key"].rsplit("/", 1)[0]][item["pipeline"]] = item
+    complete = {k: v for k, v in by_position.items() if all(p in v for p in pipelines)}
+    groups: dict[tuple[str, str], dict[str, dict]] = defaultdict(dict)
+    for key, row in complete.items():
+        any_item = next(iter(row.values()))
+        family = "ts/js" if any_item["language"] in ("typescript", "javascript") else None
+        for group in (
+            (any_item["language"], any_item["kind"]),
+            ("all", any_item["kind"]),
+            *([(family, any_item["kind"])] if family else []),
+        ):
+            groups[group][key] = row
+    no_context = "cove-hold" if context_indentation == "hold" else "cove"
+    table = {}
+    for group, rows in sorted(groups.items(), key=lambda g: (g[0][0] != "all", g[0])):
+        entry = {}
+        for name in pipelines:
+            stats = summarize_group([row[name] for row in rows.values()])
+            if name != "naive" and "naive" in pipelines:
+                stats["p_naive"], stats["wins_naive"], stats["losses_naive"] = paired_p(
+                    rows, name, "naive"
+                )
+            other = no_context if name.startswith("ctx-") else ("cove" if name != "cove" else "")
+            if other and other in pipelines:
+                stats["p_nocontext"], stats["wins_nocontext"], stats["losses_nocontext"] = paired_p(
+                    rows, name, other
+                )
+            entry[name] = stats
+        table[f"{group[0]}/{group[1]}"] = entry
+    return {"positions": len(complete), "measured": len(by_position), "table": table}
+
+
+def markdown(summary: dict, command: str) -> str:
+    """The results table: one row per group and pipeline."""
+    head = (
+        "| language/kind | pipeline | n | EM | EM (blanks ignored) | ES | ident match (n) | empty "
+        "| p vs naive (W/L) | p vs no-context (W/L) | prompt tok | new tok | ms/pos |\n"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+    )
+    rows = []
+    for group, entry in summary["table"].items():
+        for name, s in entry.items():
+            if not s.get("n"):
+                continue
+            ident = "–" if s["ident"] is None else f"{s['ident']:.3f} ({s['ident_n']})"
+            pn = (
+                f"{s['p_naive']:.3f} ({s['wins_naive']}/{s['losses_naive']})"
+                if "p_naive" in s
+                else "–"
+            )
+            pc = (
+                f"{s['p_nocontext']:.3f} ({s['wins_nocontext']}/{s['losses_nocontext']})"
+                if "p_nocontext" in s
+                else "–"
+            )
+            rows.append(
+                f"| {group} | {name} | {s['n']} | {s['em']:.3f} | {s['em_ws']:.3f} | {s['es']:.3f} "
+                f"| {ident} | {s['empty']:.3f} | {pn} | {pc} | {s['prompt_tokens']:.0f} "
+                f"| {s['new_tokens']:.0f} | {s['ms']:.0f} |"
+            )
+    return (
+        f"# Real-code evaluation\n\nCommand: `{command}`\n\n"
+        f"Positions measured by every pipeline: {summary['positions']} "
+        f"(of {summary['measured']} started).\n\n" + head + "\n".join(rows) + "\n"
+    )
+
+
+def write_report(summary: dict, out: Path, command: str) -> Path:
+    """realcode.md and realcode.json in `out`."""
+    (out / "realcode.json").write_text(json.dumps(summary, indent=1))
+    path = out / "realcode.md"
+    path.write_text(markdown(summary, command))
+    return path
+
+
+__all__ = ["KINDS", "RealCodeOptions", "run_realcode", "summarize", "write_report"]
