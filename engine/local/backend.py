@@ -17,9 +17,12 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from llama_cpp.llama_types import ChatCompletionRequestMessage, CreateChatCompletionResponse
 
 from engine.local.auto import (
     RateCache,
@@ -383,11 +386,16 @@ class LocalBackend:
                     scores[eos] = 0.0
                 return scores
 
-            reply = self.llm.create_chat_completion(
-                messages=messages,
-                max_tokens=max_tokens,
-                temperature=0.0,
-                logits_processor=self._llama_cpp.LogitsProcessorList([force_stop]),
+            # Our role/content dicts are what llama_cpp's message TypedDicts describe; without
+            # stream=True the call returns one response, not an iterator.
+            reply = cast(
+                "CreateChatCompletionResponse",
+                self.llm.create_chat_completion(
+                    messages=cast("list[ChatCompletionRequestMessage]", messages),
+                    max_tokens=max_tokens,
+                    temperature=0.0,
+                    logits_processor=self._llama_cpp.LogitsProcessorList([force_stop]),
+                ),
             )
             return reply["choices"][0]["message"]["content"] or ""
 
