@@ -281,3 +281,86 @@ def test_npm_tarball_is_packed_checked_and_stripped(tmp_path: Path, monkeypatch)
     monkeypatch.setattr(benchrepos, "_download", copy)
     root = fetch_repo(spec, tmp_path / "cache")
     assert (root / "src" / "a.ts").exists() and not (root / "dist").exists()
+
+
+# -- the runner, with a backend that answers from the file itself ------------------------------
+
+
+class EchoBackend:
+    """A healing backend that writes the first line after the prompt's cursor-line seed as
+    the file has it: answers are right where the prompt shows enough, so the runner's
+    plumbing (pipelines, ledger, resume, report) is tested without a model.
+    """
+
+    heals = True
+    model_name = "echo"
+
+    def __init__(self, answers: dict[str, str]):
+        from engine.templates import QWEN
+
+        self.template = QWEN
+        self.answers = answers
+        self.prompts: list[str] = []
+
+    def count_tokens(self, text: str) -> int:
+        return max(1, len(text) // 4)
+
+    def submit(self, request):
+        import concurrent.futures
+
+        from engine.types import GenerationResult, TokenCounts
+
+        self.prompts.append(request.prompt)
+        text = request.heal + self.answers.get("next", "")
+        done: concurrent.futures.Future = concurrent.futures.Future()
+        tokens = TokenCounts(prompt=self.count_tokens(request.prompt), reused=0, generated=3)
+        result = GenerationResult(
+            text=text, stop_reason="eos", tokens=tokens, prefill_ms=1.0, generate_ms=2.0
+        )
+        done.set_result(result)
+        return done
+
+
+def test_runner_measures_every_pipeline_once_and_resumes(tiny_repo, tmp_path: Path):
+    from bench.quality import Ledger
+    from bench.realcode import RealCodeOptions, run_realcode
+    from context.completion import CompletionService
+
+    listing = tmp_path / "repos.toml"
+    listing.write_text(
+        f'[[repo]]\nname = "tiny"\npath = "{tiny_repo.root}"\nlanguages = ["python"]\n'
+    )
+    backend = EchoBackend({"next": "x = 1"})
+    options = RealCodeOptions(
+        per_kind=2,
+        repos=listing,
+        pipelines=("naive", "cove", "cove-hold", "ctx-suffix", "ctx-prefix"),
+    )
+    ledger = Ledger(tmp_path / "items.jsonl")
+    summary = run_realcode(backend, CompletionService(backend=backend), ledger, options)
+    assert summary["positions"] == 3  # one of each kind from pkg/main.py
+    kinds = {item["kind"] for item in ledger.items.values()}
+    assert kinds == {"line", "api", "control"}
+    api_hold = next(
+        i for i in ledger.items.values() if i["kind"] == "api" and i["pipeline"] == "cove-hold"
+    )
+    assert api_hold["same_as"] == "cove" and api_hold["key"].endswith("/cove-hold")
+    asked = len(backend.prompts)
+    assert asked == 3 * 5 - 1  # the api position's cove-hold is cove's answer
+    again = run_realcode(
+        backend, CompletionService(backend=backend), Ledger(tmp_path / "items.jsonl", True), options
+    )
+    assert len(backend.prompts) == asked and again["positions"] == 3  # nothing measured twice
+    line = again["table"]["python/line"]
+    assert set(line) == set(options.pipelines) and line["cove"]["n"] == 1
+    # Held indentation: the suggestion starts at the cursor, as the healed backend writes it.
+    hold = next(
+        i for i in ledger.items.values() if i["kind"] == "line" and i["pipeline"] == "cove-hold"
+    )
+    assert hold["got"] == "x = 1"
+    placed = [p for p in backend.prompts if "# Path: pkg/util.py" in p]
+    assert any(
+        p.startswith("<|fim_prefix|># Path: ") and "pkg/util.py" in p.split("<|fim_suffix|>")[0]
+        for p in placed
+    )  # ctx-prefix
+    assert any("# Path: pkg/util.py" in p.split("<|fim_suffix|>")[1] for p in placed)  # suffix
