@@ -14,7 +14,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from context.syntax.definitions import language_for, should_complete_multiline
+from context.document import Snapshot
+from context.syntax.definitions import should_complete_multiline
 from context.window import BudgetSettings, CursorWindow, cursor_window
 from engine.backend import Backend
 from engine.postprocess import align_to_cursor, postprocess
@@ -124,8 +125,7 @@ class CompletionService:
 
     def prepare(
         self,
-        text: str,
-        path: str,
+        document: Snapshot,
         line: int,
         character: int,
         *,
@@ -137,14 +137,21 @@ class CompletionService:
     ) -> PreparedCompletion:
         """Cut the window (unless the caller already did), gather context, render the prompt.
 
+        `document` is one version of the buffer: its lines, language (from the client's
+        languageId when it sent one) and, for an open document, the tree kept current.
         Raises ValueError on a bad position.
         """
         started = time.perf_counter()
-        window = window or cursor_window(text, line, character, self.budgets, self.backend)
+        path = document.path
+        window = window or cursor_window(
+            document.lines, line, character, self.budgets, self.backend
+        )
         chunks: list[ContextChunk] = []
         if use_context and self.context_provider and self.budgets.context_tokens > 0:
             try:
-                chunks = self.context_provider(text, path, window, self.budgets.context_tokens)
+                chunks = self.context_provider(
+                    document.text, path, window, self.budgets.context_tokens
+                )
             except Exception:  # context is a bonus: a failure must not cost the completion
                 log.exception("context retrieval failed for %s", path)
         fim = FimInput(
@@ -156,7 +163,7 @@ class CompletionService:
             chunks=tuple(chunks),
         )
         policy = multiline or self.generation.multiline
-        syntax = self._syntax_multiline(text, path, line, character) if policy == "auto" else None
+        syntax = self._syntax_multiline(document, line, character) if policy == "auto" else None
         is_multi = decide_multiline(window, policy, syntax)
         stop = StopPolicy(
             multiline=is_multi,
@@ -164,8 +171,10 @@ class CompletionService:
             indent=block_indent(window.line_prefix, window.previous_line) if is_multi else 0,
         )
         request = GenerationRequest(
-            prompt=render_prompt(self.backend.template, fim, self.layout),
-            heal=healed_tail(self.backend.template, fim, self.layout),
+            prompt=render_prompt(
+                self.backend.template, fim, self.layout, self.generation.context_placement
+            ),
+            heal=healed_tail(self.backend.template, fim, self.layout, self.generation.indentation),
             fim=fim,
             max_tokens=max_tokens or self.generation.max_tokens,
             deadline_ms=self.generation.deadline_ms,
@@ -179,14 +188,21 @@ class CompletionService:
             context_ms=(time.perf_counter() - started) * 1000,
         )
 
-    def _syntax_multiline(self, text: str, path: str, line: int, character: int) -> bool | None:
-        """Tree-sitter's single/multi-line verdict; None for unknown languages or huge files."""
-        if len(text) > 2_000_000:
-            return None
+    def _syntax_multiline(self, document: Snapshot, line: int, character: int) -> bool | None:
+        """Tree-sitter's single/multi-line verdict; None for unknown languages or huge files.
+
+        An open document's tree is kept current by its edits, so this costs a small
+        incremental re-parse and a walk up from the cursor, not a parse of the whole file.
+        """
         try:
-            return should_complete_multiline(text, language_for(path), line, character)
+            tree = document.tree
+            if tree is None:
+                return None
+            return should_complete_multiline(
+                "", document.language, line, character, tree=tree, lines=document.lines
+            )
         except Exception:  # a parser problem must not cost the completion
-            log.debug("tree-sitter failed on %s", path, exc_info=True)
+            log.debug("tree-sitter failed on %s", document.path, exc_info=True)
             return None
 
     def finish(
@@ -222,11 +238,22 @@ class CompletionService:
         )
 
     def submit(
-        self, text: str, path: str, line: int, character: int, **options
+        self,
+        text: str,
+        path: str,
+        line: int,
+        character: int,
+        *,
+        language: str | None = None,
+        **options,
     ) -> concurrent.futures.Future[Completion]:
-        """Prepare on this thread, generate on the model thread; the future yields a Completion."""
+        """Prepare on this thread, generate on the model thread; the future yields a Completion.
+
+        `language`: our language name (e.g. from an LSP languageId); else from `path`.
+        """
         started = time.perf_counter()
-        prepared = self.prepare(text, path, line, character, **options)
+        document = Snapshot.of(text, path, language)
+        prepared = self.prepare(document, line, character, **options)
         done: concurrent.futures.Future[Completion] = concurrent.futures.Future()
 
         def on_result(future: concurrent.futures.Future[GenerationResult]) -> None:

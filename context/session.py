@@ -1,7 +1,10 @@
 """An editor session's completions: caches, superseding, speculative warm-up.
 
-The server converts LSP messages and calls `request`; this module decides whether the
-model runs at all, and makes sure the newest request for a document wins.
+The server converts LSP messages and calls `request`, which returns at once: the request
+is prepared (cursor window, context, prompt: token counting may be an HTTP call to a
+remote backend) on the session's own thread, never on the server's event loop. This
+module decides whether the model runs at all, and makes sure the newest request for a
+document wins.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from dataclasses import dataclass
 
 from context.cache import ResultCache, ShownSuggestion, TypedAheadCache, text_key
 from context.completion import Completion, CompletionService
+from context.document import Snapshot
 from context.window import cursor_window
 from engine.types import Timings, TokenCounts
 
@@ -37,7 +41,11 @@ class CompletionSession:
         self.results = ResultCache(cache_size)
         self._in_flight: dict[str, _InFlight] = {}
         self._lock = threading.Lock()
+        self._cache_lock = threading.Lock()  # the caches: the preparing and model threads
         self._ids = itertools.count(1)
+        # One thread prepares requests, in order: the newest for a document cancels the
+        # older, which then answers empty without being prepared.
+        self._preparer = concurrent.futures.ThreadPoolExecutor(1, "cove-prepare")
 
     def _supersede(self, uri: str, speculative: bool) -> _InFlight:
         """Cancel the document's older request (it answers empty at once); register a new one."""
@@ -61,7 +69,7 @@ class CompletionSession:
             if entry is not None and (entry.speculative or not speculative_only):
                 entry.cancel.set()
 
-    def _instant(self, text: str, kind: str, started: float) -> Completion:
+    def _instant(self, text: str, kind: str, started: float, stop: str = "cache") -> Completion:
         backend = self.service.backend
         elapsed = (time.perf_counter() - started) * 1000
         return Completion(
@@ -70,40 +78,71 @@ class CompletionSession:
             tokens=TokenCounts(),
             model=backend.model_name,
             template=backend.template.name,
-            stop_reason="cache",
+            stop_reason=stop,
             cache=kind,
         )
 
     def request(
         self,
-        uri: str,
-        text: str,
-        path: str,
+        document: Snapshot,
         line: int,
         character: int,
         *,
         speculative: bool = False,
         **options,
     ) -> tuple[str, concurrent.futures.Future[Completion], threading.Event]:
-        """Start a completion; returns (request id, future, cancel event).
+        """Start a completion at (line, character) of one version of a document; returns
+        (request id, future, cancel event) at once.
 
         Order: typed-ahead cache, result cache (by prompt hash), then the model. The
-        newest request for `uri` cancels the older one. Raises ValueError on a bad position.
+        newest request for `document.uri` cancels the older one. A bad position is a
+        ValueError from the future.
         """
         started = time.perf_counter()
-        entry = self._supersede(uri, speculative)
+        entry = self._supersede(document.uri, speculative)
         future: concurrent.futures.Future[Completion] = concurrent.futures.Future()
+
+        def prepare() -> None:
+            try:
+                self._start(document, line, character, entry, future, started, options)
+            except BaseException as error:  # a bad position, a broken backend: to the caller
+                self._done(document.uri, entry)
+                if not future.done():
+                    future.set_exception(error)
+
+        self._preparer.submit(prepare)
+        return entry.request_id, future, entry.cancel
+
+    def _start(
+        self,
+        document: Snapshot,
+        line: int,
+        character: int,
+        entry: _InFlight,
+        future: concurrent.futures.Future[Completion],
+        started: float,
+        options: dict,
+    ) -> None:
+        """On the preparing thread: answer from a cache, or hand the prompt to the model."""
+        uri = document.uri
+        if entry.cancel.is_set():  # a newer request came while this one waited
+            self._done(uri, entry)
+            future.set_result(self._instant("", "", started, stop="cancelled"))
+            return
         # One window per keystroke: the typed-ahead lookup and the prompt share it.
-        window = cursor_window(text, line, character, self.service.budgets, self.service.backend)
-        rest = self.typed_ahead.lookup(
-            uri, line, window.line_prefix, text_key(window.prefix), text_key(window.suffix)
+        window = cursor_window(
+            document.lines, line, character, self.service.budgets, self.service.backend
         )
+        with self._cache_lock:
+            rest = self.typed_ahead.lookup(
+                uri, line, window.line_prefix, text_key(window.prefix), text_key(window.suffix)
+            )
         if rest is not None:
             self._done(uri, entry)
             future.set_result(self._instant(rest, "typed-ahead", started))
-            return entry.request_id, future, entry.cancel
+            return
         prepared = self.service.prepare(
-            text, path, line, character, cancel=entry.cancel, window=window, **options
+            document, line, character, cancel=entry.cancel, window=window, **options
         )
         # The line prefix too: the prompt leaves trailing blanks out, the answer does not.
         key = text_key(
@@ -112,12 +151,13 @@ class CompletionSession:
             str(prepared.request.max_tokens),
             window.line_prefix,
         )
-        cached = self.results.get(key)
+        with self._cache_lock:
+            cached = self.results.get(key)
         if cached is not None:
             self._done(uri, entry)
             self._remember(uri, line, prepared.window, cached)
             future.set_result(self._instant(cached, "result", started))
-            return entry.request_id, future, entry.cancel
+            return
 
         def on_result(raw: concurrent.futures.Future) -> None:
             self._done(uri, entry)
@@ -127,12 +167,12 @@ class CompletionSession:
                 future.set_exception(error)
                 return
             if completion.stop_reason not in ("cancelled", "deadline"):
-                self.results.put(key, completion.text)
+                with self._cache_lock:
+                    self.results.put(key, completion.text)
             self._remember(uri, line, prepared.window, completion.text)
             future.set_result(completion)
 
         self.service.backend.submit(prepared.request).add_done_callback(on_result)
-        return entry.request_id, future, entry.cancel
 
     def _remember(self, uri: str, line: int, window, suggestion: str) -> None:
         shown = ShownSuggestion(
@@ -142,19 +182,22 @@ class CompletionSession:
             before_key=text_key(window.prefix),
             after_key=text_key(window.suffix),
         )
-        self.typed_ahead.remember(uri, shown)
+        with self._cache_lock:
+            self.typed_ahead.remember(uri, shown)
 
     def speculate(
-        self, uri: str, text: str, path: str, line: int, character: int
-    ) -> concurrent.futures.Future[Completion] | None:
+        self, document: Snapshot, line: int, character: int
+    ) -> concurrent.futures.Future[Completion]:
         """Warm the caches for the next position after an accepted suggestion."""
-        try:
-            _, future, _ = self.request(uri, text, path, line, character, speculative=True)
-        except ValueError:
-            return None
+        _, future, _ = self.request(document, line, character, speculative=True)
         return future
 
     def forget(self, uri: str) -> None:
         """A document closed: cancel its work and drop its cache entries."""
         self.cancel_document(uri)
-        self.typed_ahead.forget(uri)
+        with self._cache_lock:
+            self.typed_ahead.forget(uri)
+
+    def close(self) -> None:
+        """Stop preparing: requests already queued still answer; no new ones start."""
+        self._preparer.shutdown(wait=False)

@@ -6,6 +6,7 @@ coarse grid so that moving down a line keeps the same start (and the KV cache).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from engine.types import Tokenizer
@@ -36,7 +37,9 @@ class CursorWindow:
 
 
 def split_lines(text: str) -> list[str]:
-    """Lines without their terminators (a final newline gives a last empty line)."""
+    r"""Lines as the LSP counts them: split at \n, \r\n or \r, terminators removed (a final
+    line end gives a last empty line). The one splitter: documents, windows and the server.
+    """
     return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
@@ -47,7 +50,7 @@ def _line_cost(line: str, budget: int, tokens: Tokenizer) -> int:
     return tokens.count_tokens(line + "\n")
 
 
-def _prefix_start(lines: list[str], line: int, budget: int, tokens: Tokenizer) -> int:
+def _prefix_start(lines: Sequence[str], line: int, budget: int, tokens: Tokenizer) -> int:
     """First line of the prefix: as far back as the budget allows, snapped forward."""
     used = 0
     start = line
@@ -64,7 +67,7 @@ def _prefix_start(lines: list[str], line: int, budget: int, tokens: Tokenizer) -
 
 
 def _suffix_end(
-    lines: list[str], line: int, first_cost: int, budget: int, tokens: Tokenizer
+    lines: Sequence[str], line: int, first_cost: int, budget: int, tokens: Tokenizer
 ) -> int:
     """Line after the last one of the suffix."""
     used = first_cost
@@ -79,13 +82,19 @@ def _suffix_end(
 
 
 def cursor_window(
-    text: str, line: int, character: int, budgets: BudgetSettings, tokens: Tokenizer
+    text: str | Sequence[str],
+    line: int,
+    character: int,
+    budgets: BudgetSettings,
+    tokens: Tokenizer,
 ) -> CursorWindow:
     """Cut the prefix and suffix around (line, character), 0-based, in code points.
 
-    Raises ValueError when the position is outside the text.
+    `text` may be given as its lines (`split_lines`), as an open document keeps them: then
+    only the lines the window needs are read. Raises ValueError when the position is
+    outside the text.
     """
-    lines = split_lines(text)
+    lines = split_lines(text) if isinstance(text, str) else text
     if line < 0 or line >= len(lines):
         raise ValueError(f"line {line + 1} is outside the file (it has {len(lines)} lines)")
     current = lines[line]
@@ -103,7 +112,7 @@ def cursor_window(
     suffix = rest + ("\n" + "\n".join(following) if following else "")
     if end < len(lines) and following:
         suffix += "\n"
-    previous = next((ln for ln in reversed(lines[:line]) if ln.strip()), "")
+    previous = next((lines[i] for i in range(line - 1, -1, -1) if lines[i].strip()), "")
     return CursorWindow(
         prefix=prefix,
         line_prefix=current[:character][-MAX_LINE_CHARS:],

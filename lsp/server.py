@@ -16,9 +16,10 @@ from pygls.lsp.server import LanguageServer
 
 from context.completion import CompletionService
 from context.debounce import TypingRhythm
+from context.document import Document, Snapshot
 from context.session import CompletionSession
 from engine.types import CompletionError
-from lsp.convert import split_source
+from lsp.convert import path_of, to_server_position
 from lsp.features.assist import note_commit_buffer, register_assist, register_commands
 from lsp.features.completion import (
     note_keystroke,
@@ -60,6 +61,7 @@ class CoveServer(LanguageServer):
         self.status_message = ""
         self.backend = None
         self.session: CompletionSession | None = None
+        self.documents: dict[str, Document] = {}  # uri -> open buffer: lines, tree (completion)
         self.ready = threading.Event()
         self.session_id = uuid.uuid4().hex  # one llama-server slot per editor session
         self.repos = None  # repository contexts, when context is on (lsp.features.index)
@@ -156,13 +158,10 @@ class CoveServer(LanguageServer):
             service.budgets = self.settings.budget
             service.generation = self.settings.generation
 
-    def document_lines(self, uri: str) -> tuple[str, list[str]] | None:
-        """Source and lines of an open document; None when the client never opened it."""
-        docs = self.workspace.text_documents
-        if uri not in docs:
-            return None
-        source = docs[uri].source
-        return source, split_source(source)
+    def document(self, uri: str) -> Snapshot | None:
+        """The current version of an open document; None when the client never opened it."""
+        doc = self.documents.get(uri)
+        return doc.snapshot() if doc is not None else None
 
     @property
     def encoding(self) -> str:
@@ -244,7 +243,10 @@ async def did_change_configuration(
 
 @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
 def did_change(ls: CoveServer, params: types.DidChangeTextDocumentParams) -> None:
-    """The user typed: a speculative warm-up for this document is no longer wanted."""
+    """The user typed: edit the document (and its tree); a speculative warm-up is unwanted."""
+    doc = ls.documents.get(params.text_document.uri)
+    if doc is not None:
+        _apply_changes(doc, params, ls.encoding)
     if ls.session is not None:
         ls.session.cancel_document(params.text_document.uri, speculative_only=True)
     note_keystroke(ls)
@@ -253,7 +255,8 @@ def did_change(ls: CoveServer, params: types.DidChangeTextDocumentParams) -> Non
 
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
 def did_close(ls: CoveServer, params: types.DidCloseTextDocumentParams) -> None:
-    """Drop the document's caches and work."""
+    """Drop the document, its caches and work."""
+    ls.documents.pop(params.text_document.uri, None)
     if ls.session is not None:
         ls.session.forget(params.text_document.uri)
     ls.commit_buffers.pop(params.text_document.uri, None)
@@ -262,9 +265,39 @@ def did_close(ls: CoveServer, params: types.DidCloseTextDocumentParams) -> None:
 
 @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
 def did_open(ls: CoveServer, params: types.DidOpenTextDocumentParams) -> None:
-    """Opening a file counts as viewing it (the recent-regions ring)."""
+    """Keep the document (lines, language, tree); opening a file counts as viewing it."""
+    item = params.text_document
+    ls.documents[item.uri] = Document(
+        item.uri,
+        item.text,
+        path=path_of(item.uri),
+        language_id=item.language_id,
+        version=item.version,
+    )
     note_commit_buffer(ls, params.text_document.uri, params.text_document.language_id)
     note_open(ls, params)
+
+
+def _apply_changes(doc: Document, params: types.DidChangeTextDocumentParams, encoding: str):
+    """The client's changes, in order, with positions converted to code points."""
+    version = params.text_document.version
+    for change in params.content_changes:
+        if isinstance(change, types.TextDocumentContentChangePartial):
+            start = _edit_position(doc.lines, change.range.start, encoding)
+            end = _edit_position(doc.lines, change.range.end, encoding)
+            doc.apply_change(start, end, change.text, version)
+        else:
+            doc.replace(change.text, version)
+
+
+def _edit_position(lines: list[str], position: types.Position, encoding: str) -> tuple[int, int]:
+    """(line, code-point column); past the end as the LSP says: the document's or line's end."""
+    if position.line >= len(lines):
+        return position.line, 0  # the document clamps it to its end
+    try:
+        return to_server_position(lines, position, encoding)
+    except ValueError:
+        return position.line, len(lines[position.line])
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_SAVE)

@@ -8,7 +8,9 @@ are 0-based; columns are Python string indices (the LSP layer converts).
 
 from __future__ import annotations
 
+import itertools
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from context.syntax.languages import (
@@ -24,6 +26,7 @@ from context.syntax.languages import (
     parameters_of,
     parse,
     return_type_of,
+    utf8_len,
 )
 from context.syntax.languages import end_row as _end_row
 from context.syntax.languages import node_text as _text
@@ -325,34 +328,36 @@ _BLOCK_OPENERS = {
 _CLOSERS = set(")]}>;,\"'`")
 
 
-def _token_at(root, byte: int):
-    """Smallest node covering the byte at `byte`."""
-    return root.descendant_for_byte_range(byte, byte + 1)
+_SPACE = " \t\r\x0b\x0c"  # what bytes.strip() strips, but for "\n" (lines have none)
 
 
 def should_complete_multiline(
-    text: str, language: str | None, line: int, character: int, *, tree=None
+    text: str,
+    language: str | None,
+    line: int,
+    character: int,
+    *,
+    tree=None,
+    lines: Sequence[str] | None = None,
 ) -> bool | None:
     """Tree-sitter's say on single- vs multi-line at the cursor, or None when it has none.
 
     Multi-line in an empty body (after a `:` header in Python or between `{` and its `}`);
     single-line inside a string or comment, inside an argument list, parameters or other
     expression, and mid-line. Other places (between statements) are left to the caller.
-    `tree` may be a cached parse of exactly `text` (it is parsed otherwise).
+    `tree` may be a kept parse of exactly the text, and `lines` its lines split at newlines
+    (an open document's): then nothing is parsed, split or encoded but the cursor's line.
     """
-    tree = tree if tree is not None else parse(text, language)
-    lines = text.split("\n")
+    lines = lines if lines is not None else text.split("\n")
+    if tree is None:
+        tree = parse(text if text or not lines else "\n".join(lines), language)
     if tree is None or not 0 <= line < len(lines):
         return None
-    data = text.encode("utf-8")
     line_text = lines[line]
     before, after = line_text[:character], line_text[character:]
-    cursor = (
-        len("\n".join(lines[:line]).encode("utf-8"))
-        + (1 if line else 0)
-        + len(before.encode("utf-8"))
-    )
-    if _inside(tree.root_node, cursor, STRINGS | COMMENTS, strict=True):
+    cursor = (line, utf8_len(before))  # tree-sitter points: (row, UTF-8 byte column)
+    root = tree.root_node
+    if _inside(root, cursor, STRINGS | COMMENTS, strict=True):
         return False
     if before.strip():
         if after.strip() and not set(after.strip()) <= _CLOSERS:
@@ -362,29 +367,43 @@ def should_complete_multiline(
         return False
     if after.strip() and not set(after.strip()) <= _CLOSERS:
         return False
-    prev_byte = len(data[:cursor].rstrip()) - 1
-    if prev_byte >= 0:
-        previous = _token_at(tree.root_node, prev_byte)
-        if _opens_empty_body(previous, data, cursor, language):
-            return True
-    container = _nearest(tree.root_node, cursor)
+    previous = _previous_token(root, lines, line, before)
+    if previous is not None and _opens_empty_body(previous, lines, line, after, language):
+        return True
+    container = _nearest(root, cursor)
     return False if container in INLINE_CONTAINERS else None
 
 
-def _inside(root, byte: int, types: set[str], *, strict: bool) -> bool:
-    node = root.descendant_for_byte_range(byte, byte)
+def _previous_token(root, lines: Sequence[str], line: int, before: str):
+    """The smallest node covering the last non-blank character before the cursor."""
+    row, kept = line, before.rstrip(_SPACE)
+    while not kept:
+        row -= 1
+        if row < 0:
+            return None
+        kept = lines[row].rstrip(_SPACE)
+    end = utf8_len(kept)
+    return root.descendant_for_point_range((row, end - 1), (row, end))
+
+
+def _inside(root, point: tuple[int, int], types: set[str], *, strict: bool) -> bool:
+    node = root.descendant_for_point_range(point, point)
     while node is not None:
-        if node.type in types and (not strict or node.start_byte < byte < node.end_byte):
+        if node.type in types and (
+            not strict or tuple(node.start_point) < point < tuple(node.end_point)
+        ):
             return True
         node = node.parent
     return False
 
 
-def _nearest(root, byte: int) -> str | None:
-    """The type of the innermost inline container or block around `byte`."""
-    node = root.named_descendant_for_byte_range(byte, byte)
+def _nearest(root, point: tuple[int, int]) -> str | None:
+    """The type of the innermost inline container or block around `point`."""
+    node = root.named_descendant_for_point_range(point, point)
     while node is not None:
-        if node.type in INLINE_CONTAINERS and node.start_byte < byte < node.end_byte:
+        if node.type in INLINE_CONTAINERS and (
+            tuple(node.start_point) < point < tuple(node.end_point)
+        ):
             return node.type
         if node.type in (
             "block",
@@ -398,23 +417,30 @@ def _nearest(root, byte: int) -> str | None:
     return None
 
 
-def _opens_empty_body(previous, data: bytes, cursor: int, language: str | None) -> bool:
+def _first_after(lines: Sequence[str], line: int, after: str) -> str:
+    """The first non-blank character after the cursor ("" when there is none)."""
+    row, rest = line, after.lstrip(_SPACE)
+    while not rest:
+        row += 1
+        if row >= len(lines):
+            return ""
+        rest = lines[row].lstrip(_SPACE)
+    return rest[0]
+
+
+def _opens_empty_body(
+    previous, lines: Sequence[str], line: int, after: str, language: str | None
+) -> bool:
     """The token before the cursor opens a body with nothing in it yet."""
-    following = data[cursor:].lstrip()
     if previous.type == "{":
-        return following.startswith(b"}") or not following
+        return _first_after(lines, line, after) in ("}", "")
     if previous.type == ":" and language == "python" and previous.parent is not None:
         if previous.parent.type not in _BLOCK_OPENERS:
             return False
-        header_start = data.rfind(b"\n", 0, previous.start_byte) + 1
-        header_indent = len(data[header_start : previous.start_byte]) - len(
-            data[header_start : previous.start_byte].lstrip()
-        )
-        rest = data[cursor:].split(b"\n")
-        nxt = next((ln for ln in rest[1:] if ln.strip()), None)
-        return nxt is None or len(nxt) - len(nxt.lstrip()) <= header_indent
+        row, column = previous.start_point
+        header = lines[row].encode("utf-8", "surrogatepass")[:column]
+        header_indent = len(header) - len(header.lstrip())
+        following = (ln for ln in itertools.islice(lines, line + 1, None) if ln.strip(_SPACE))
+        nxt = next(following, None)
+        return nxt is None or len(nxt) - len(nxt.lstrip(_SPACE)) <= header_indent
     return False
-
-
-# fmt: skip
-# fmt: skip

@@ -117,6 +117,11 @@ def get_parser(language: str | None) -> Any | None:
     return parsers[language]
 
 
+def utf8_len(text: str) -> int:
+    """Bytes of `text` in UTF-8, as `parse` encodes it (tree-sitter columns are bytes)."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
 def parse(source: str | bytes, language: str | None, old_tree: Any = None) -> Any | None:
     """The syntax tree of `source` (text or UTF-8 bytes), or None for an unknown language.
 

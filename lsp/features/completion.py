@@ -17,10 +17,10 @@ from typing import Any
 from lsprotocol import types
 
 from context.completion import Completion
+from context.document import Snapshot
 from lsp.convert import (
     completion_items,
     inline_items,
-    path_of,
     to_client_position,
     to_server_position,
 )
@@ -60,7 +60,7 @@ def _log_line(kind: str, request_id: str, uri: str, line: int, character: int, c
 
 
 def _language_enabled(ls, uri: str) -> bool:
-    doc = ls.workspace.text_documents.get(uri)
+    doc = ls.documents.get(uri)
     language = doc.language_id if doc is not None else None
     return not (language and language in ls.settings.features.disabled_languages)
 
@@ -69,19 +69,17 @@ async def _complete(ls, uri: str, position: types.Position, kind: str):
     """Shared body of inline and menu completion: (completion, client position) or None."""
     if ls.session is None or not _language_enabled(ls, uri):
         return None
-    found = ls.document_lines(uri)
-    if found is None:
+    document = ls.document(uri)  # this version: its lines, language and kept tree
+    if document is None:
         ls.log_to_client("info", f"{kind}: unknown document {uri}; empty answer")
         return None
-    source, lines = found
     try:
-        line, character = to_server_position(lines, position, ls.encoding)
-        request_id, future, cancel = ls.session.request(
-            uri, "\n".join(lines), path_of(uri), line, character
-        )
+        line, character = to_server_position(document.lines, position, ls.encoding)
     except ValueError as error:
         ls.log_to_client("info", f"{kind}: {error}; empty answer")
         return None
+    # Prepared on the session's thread: the loop only converts and awaits.
+    request_id, future, cancel = ls.session.request(document, line, character)
     where = f"{uri.rsplit('/', 1)[-1]}:{line + 1}:{character + 1}"
     try:
         completion = await asyncio.wrap_future(future)
@@ -89,8 +87,11 @@ async def _complete(ls, uri: str, position: types.Position, kind: str):
         cancel.set()  # $/cancelRequest: the model stops within one token
         ls.log_to_client("info", f"{kind} {request_id} {where} cancelled by the client")
         raise
+    except ValueError as error:
+        ls.log_to_client("info", f"{kind}: {error}; empty answer")
+        return None
     ls.log_to_client("info", _log_line(kind, request_id, uri, line, character, completion))
-    return completion, to_client_position(lines, line, character, ls.encoding)
+    return completion, to_client_position(document.lines, line, character, ls.encoding)
 
 
 async def inline_completion(ls, params: types.InlineCompletionParams):
@@ -127,14 +128,14 @@ async def completion(ls, params: types.CompletionParams):
     return completion_items(*done)
 
 
-def _accepted_end(ls, payload: Any) -> tuple[str, str, int, int] | None:
-    """(uri, text, line, column) where an accepted suggestion ends; None when it can't be said."""
+def _accepted_end(ls, payload: Any) -> tuple[Snapshot, int, int] | None:
+    """(document, line, column) where an accepted suggestion ends; None when it can't be said."""
     uri, text = payload.get("uri"), payload.get("text") or ""
-    found = ls.document_lines(uri) if isinstance(uri, str) else None
+    document = ls.document(uri) if isinstance(uri, str) else None
     position = payload.get("position") or {}
-    if found is None or not isinstance(position, dict):
+    if document is None or not isinstance(position, dict):
         return None
-    source, lines = found
+    lines = document.lines
     try:
         at = types.Position(
             line=int(position.get("line", -1)), character=int(position.get("character", -1))
@@ -147,7 +148,7 @@ def _accepted_end(ls, payload: Any) -> tuple[str, str, int, int] | None:
     end_char = (character if len(inserted) == 1 else 0) + len(inserted[-1])
     if end_line >= len(lines) or len(lines[end_line]) < end_char:
         return None
-    return uri, "\n".join(lines), end_line, end_char
+    return document, end_line, end_char
 
 
 def accepted(ls, *args: Any) -> dict:
@@ -158,8 +159,8 @@ def accepted(ls, *args: Any) -> dict:
     end = _accepted_end(ls, payload)
     if end is None:
         return {"speculating": False}
-    uri, text, line, character = end
-    future = ls.session.speculate(uri, text, path_of(uri), line, character)
+    document, line, character = end
+    future = ls.session.speculate(document, line, character)
     return {"speculating": future is not None}
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 
 from context.completion import CompletionService
+from context.document import Snapshot
 from engine.remote.scrub import PLACEHOLDER
 from engine.templates import QWEN
 from engine.types import ContextChunk, FimInput
@@ -26,7 +27,7 @@ class CountingBackend:
 
 def test_prepare_puts_the_fim_input_on_the_request():
     service = CompletionService(backend=CountingBackend())
-    prepared = service.prepare("def f(x):\n    return x\n", "a.py", 1, 11)
+    prepared = service.prepare(Snapshot.of("def f(x):\n    return x\n", "a.py"), 1, 11)
     assert prepared.request.fim is prepared.fim
     assert (prepared.fim.prefix, prepared.fim.line_prefix) == ("def f(x):\n", "    return ")
 
