@@ -151,10 +151,11 @@ class Retriever:
             cursor.path.encode() + b"\0" + cursor.text.encode("utf-8", "surrogatepass")
         ).hexdigest()
         language = cursor.language
-        if self._facts is None or self._facts[0] != key:
+        cached = self._facts  # one read: another thread may replace it meanwhile
+        if cached is None or cached[0] != key:
             imports = tuple(parse_imports(language, cursor.text))
-            self._facts = (key, BufferFacts((), imports, False))
-        facts = self._facts[1]
+            cached = self._facts = (key, BufferFacts((), imports, False))
+        facts = cached[1]
         if self.index.has_file(cursor.path):
             return BufferFacts(tuple(self.index.symbols_in(cursor.path)), facts.imports, True)
         if not facts.symbols and language:
@@ -169,10 +170,12 @@ class Retriever:
 
     def lines_of(self, cursor: Cursor, facts: BufferFacts) -> Callable[[str, int, int], list[str]]:
         """Line reader: the index, or the live buffer for a current file not indexed yet."""
-        buffer = cursor.text.split("\n")
+        buffer: list[str] = []  # the live buffer's lines, split only if read
 
         def read(path: str, start: int, end: int) -> list[str]:
             if path == cursor.path and not facts.indexed:
+                if not buffer:
+                    buffer.extend(cursor.text.split("\n"))
                 return buffer[max(start, 1) - 1 : end]
             return self.index.lines(path, start, end)
 

@@ -75,6 +75,9 @@ class RepositoryContext:
         self.tokenizer: Tokenizer = MemoTokenizer(tokenizer or ApproximateTokenizer())
         self._generation = 0
         self._table: tuple[int, PathTable] | None = None
+        # The path table is read by the thread preparing requests and changed by the index
+        # threads (build, debounced re-index, watched files).
+        self._table_lock = threading.Lock()
         self.retriever = Retriever(self.index, settings, self.ring, self.git, self.path_table)
 
     @classmethod
@@ -98,10 +101,11 @@ class RepositoryContext:
 
     def path_table(self) -> PathTable:
         """The indexed paths by name, rebuilt after the index changes."""
-        generation = self._generation
-        if self._table is None or self._table[0] != generation:
-            self._table = (generation, PathTable(self.index.paths()))
-        return self._table[1]
+        with self._table_lock:
+            generation = self._generation
+            if self._table is None or self._table[0] != generation:
+                self._table = (generation, PathTable(self.index.paths()))
+            return self._table[1]
 
     # -- keeping the index current --------------------------------------------------------
 
@@ -114,7 +118,8 @@ class RepositoryContext:
         try:
             stats = self.index.build(progress, cancel)
         finally:
-            self._generation += 1
+            with self._table_lock:
+                self._generation += 1
         self.git.warm()
         return stats
 
@@ -122,12 +127,13 @@ class RepositoryContext:
         """Re-index one file (from `text` when given: an unsaved buffer). See `RepositoryIndex.update_file`."""
         result = self.index.update_file(path, text)
         rel = self.relative_path(path)
-        if self._table is not None and rel is not None:
-            # Keep the path table in step instead of re-reading every path on the next request.
-            if result in ("indexed", "unchanged"):
-                self._table[1].add(rel)
-            elif result == "removed":
-                self._table[1].discard(rel)
+        with self._table_lock:
+            if self._table is not None and rel is not None:
+                # Keep the path table in step instead of re-reading every path next request.
+                if result in ("indexed", "unchanged"):
+                    self._table[1].add(rel)
+                elif result == "removed":
+                    self._table[1].discard(rel)
         if text is None:  # saved to disk: the uncommitted diff changed
             self.git.invalidate()
         return result
@@ -138,8 +144,9 @@ class RepositoryContext:
         if rel is not None:
             self.ring.forget(rel)
         gone = self.index.remove_file(path)
-        if self._table is not None and rel is not None:
-            self._table[1].discard(rel)
+        with self._table_lock:
+            if self._table is not None and rel is not None:
+                self._table[1].discard(rel)
         return gone
 
     def note_edit(self, path: str | Path, line: int) -> None:
@@ -159,7 +166,8 @@ class RepositoryContext:
     def cursor_of(self, text: str, path: str, window: CursorWindow) -> Cursor:
         """The retrieval view of a request: relative path, cursor line, window region."""
         rel = self.relative_path(path) or Path(path).name
-        lines = split_lines(text)
+        if "\r" in text:  # an open document's text is normalized already: no split, no join
+            text = "\n".join(split_lines(text))
         line = window.first_line + window.prefix.count("\n")  # 0-based cursor line
         region = CursorRegion(
             path=rel,
@@ -169,7 +177,7 @@ class RepositoryContext:
         )
         return Cursor(
             path=rel,
-            text="\n".join(lines),
+            text=text,
             line=line + 1,
             line_prefix=window.line_prefix,
             region=region,
