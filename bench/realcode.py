@@ -50,7 +50,9 @@ class RealCodeOptions:
     pipelines: tuple[str, ...] = DEFAULT_PIPELINES
     context_tokens: int = 256
     context_indentation: str = "hold"  # the indentation setting of the context pipelines
-    multiline: str = "auto"  # Cove's generation.multiline (the first line is compared)
+    # Cove's generation.multiline. The first line is compared, and greedy decoding writes the
+    # same first line either way, so "never" only saves generating the lines after it.
+    multiline: str = "never"
     minutes: float = 0.0  # stop starting positions after this long (0: no limit)
     repos: Path | None = None
     only: tuple[str, ...] = ()  # repository names to run (empty: all)
@@ -166,12 +168,16 @@ def run_realcode(
         s for s in load_repo_specs(options.repos) if not options.only or s.name in options.only
     ]
     repos, groups = [], []
+    saved = _load_plan(ledger, options, specs)
     for spec in specs:
         repo = RepositoryContext.open(fetch_repo(spec), tokenizer=backend)
         repo.build()
         repos.append((spec, repo))
-        groups.append(repo_positions(repo, options.per_kind, spec.languages))
-    plan = interleave(groups)
+        if saved is None:
+            groups.append(repo_positions(repo, options.per_kind, spec.languages))
+    if saved is None:
+        _save_plan(ledger, options, specs, groups)
+    plan = interleave(groups) if saved is None else saved
     started = time.perf_counter()
     pipelines = [make_pipelines(backend, base, repo, options) for _, repo in repos]
     for done, (number, pos) in enumerate(plan, start=1):
@@ -206,6 +212,30 @@ def run_realcode(
     for _, repo in repos:
         repo.close()
     return summarize(ledger.items.values(), options.pipelines, options.context_indentation)
+
+
+def _plan_key(options: RealCodeOptions, specs) -> str:
+    return json.dumps([options.per_kind, [s.label for s in specs]])
+
+
+def _load_plan(ledger: Ledger, options: RealCodeOptions, specs) -> list | None:
+    """The positions chosen by an earlier run with the same repositories and counts (choosing
+    them again reads and parses every file), or None.
+    """
+    if ledger.path is None or not ledger.path.with_suffix(".plan.json").exists():
+        return None
+    data = json.loads(ledger.path.with_suffix(".plan.json").read_text(encoding="utf-8"))
+    if data.get("key") != _plan_key(options, specs):
+        return None
+    return [(n, Position(**{**f, "names": tuple(f["names"])})) for n, f in data["plan"]]
+
+
+def _save_plan(ledger: Ledger, options: RealCodeOptions, specs, groups) -> None:
+    if ledger.path is None:
+        return
+    plan = [[n, dataclasses.asdict(p)] for n, p in interleave(groups)]
+    payload = {"key": _plan_key(options, specs), "plan": plan}
+    ledger.path.with_suffix(".plan.json").write_text(json.dumps(payload), encoding="utf-8")
 
 
 def summarize(items, pipelines: tuple[str, ...], context_indentation: str = "hold") -> dict:
