@@ -18,9 +18,13 @@ import tempfile
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
 
 from engine.local.presets import DEFAULT_PRESET, PRESET_NAMES, Preset, find_preset
 from engine.types import CompletionError
+
+if TYPE_CHECKING:
+    from hashlib import _Hash
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +191,7 @@ def _is_verified(path: Path, preset: Preset = DEFAULT_PRESET) -> bool:
     return True
 
 
-def _copy_checked(preset: Preset, parts: list[Path], out, digest) -> None:
+def _copy_checked(preset: Preset, parts: list[Path], out: BinaryIO, digest: _Hash) -> None:
     """Append every part to `out`, checking each part's sha256 as it goes."""
     for number, (path, part) in enumerate(zip(parts, preset.parts, strict=True), start=1):
         piece = hashlib.sha256()

@@ -16,6 +16,7 @@ import bisect
 import dataclasses
 import itertools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from engine.types import ContextChunk
@@ -212,7 +213,7 @@ def _is_reference(kind: str, value: str, whole: str) -> bool:
     return bool(re.fullmatch(r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+", value))
 
 
-def _replace(rule: SecretRule, found: list[SecretMatch]):
+def _replace(rule: SecretRule, found: list[SecretMatch]) -> Callable[[re.Match[str]], str]:
     def substitute(match: re.Match[str]) -> str:
         start, end = match.span(rule.group)
         if rule.kind in ("assignment", *_UNQUOTED) and _is_reference(
