@@ -28,7 +28,7 @@ function M.check()
     health.ok(('command: %s (%s)'):format(table.concat(cmd, ' '), vim.fn.exepath(cmd[1])))
   else
     health.error(('"%s" is not executable'):format(cmd[1]), {
-      'Install Cove (pip install cove) or point the command at it:',
+      'Install Cove from a checkout (pipx install . there) or point the command at it:',
       'vim.lsp.config("cove", { cmd = { "/path/to/venv/bin/cove", "serve" } })',
     })
   end
