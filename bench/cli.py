@@ -191,6 +191,7 @@ def run_bench(
     command: str = "",
 ) -> Path:
     """Run the named benchmarks and write the report; returns its path."""
+    from bench.keystroke import bench_keystroke
     from bench.latency import bench_latency, bench_memory
     from bench.quality import Ledger
     from context.completion import CompletionService
@@ -219,6 +220,7 @@ def run_bench(
             _write(report, out, command)
         if "latency" in wanted:
             bench_latency(report, backend, options.quick)
+            bench_keystroke(report)  # the preparation step alone, on a 12k-line file
             _write(report, out, command)
         root = _index_root(options) if wanted & {"index", "memory"} else None
         if root and "index" in wanted:
