@@ -6,7 +6,7 @@ what happens before the model is asked: applying the edit, cutting the cursor wi
 the single/multi-line decision. No model is loaded (token counts are an estimate); the
 prompt rendering is the same in both and left out.
 
-- before: the buffer split and joined as the server did (`split_source` + join), the window
+- before: the buffer split and joined as the server did (split + join), the window
   cut from the text (another split), a parse of the whole file and the multi-line decision
   over it (`should_complete_multiline` without a tree).
 - after: `Document.apply_change` (what didChange does on the event loop), then on the

@@ -13,11 +13,6 @@ def path_of(uri: str) -> str:
     return to_fs_path(uri) or uri
 
 
-def split_source(source: str) -> list[str]:
-    r"""Lines as the LSP counts them: split at \n, \r\n or \r (terminators removed)."""
-    return source.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-
-
 def _utf16_to_index(line: str, units: int) -> int:
     """Code-point index of a UTF-16 column."""
     count = 0

@@ -24,8 +24,9 @@ from context.assist.commit import (
     draft_commit_message,
     offers_commit_draft,
 )
+from context.window import split_lines
 from engine.types import CompletionError
-from lsp.convert import path_of, split_source, to_client_position
+from lsp.convert import path_of, to_client_position
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ def workspace_edit(
     ls, uri: str, version: int | None, edit: TextEdit, source: str
 ) -> types.WorkspaceEdit:
     """A versioned edit in client units."""
-    lines = split_source(source)
+    lines = split_lines(source)
     start = to_client_position(lines, edit.start_line, edit.start_character, ls.encoding)
     end = to_client_position(lines, edit.end_line, edit.end_character, ls.encoding)
     change = types.TextDocumentEdit(
