@@ -1,0 +1,82 @@
+"""Holding the user's indentation (`generation.indentation = "hold"`) with the real model."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from context.completion import CompletionService
+from engine.settings import GenerationSettings
+from engine.templates import healed_tail, render_prompt
+from engine.types import FimInput, GenerationRequest, StopPolicy
+
+pytestmark = pytest.mark.model
+
+HOLD = GenerationSettings(deadline_ms=120_000, indentation="hold")
+
+SOURCE = (
+    "def report(items, progress):\n"
+    "    total = 0\n"
+    "    for item in items:\n"
+    "        total += item.size\n"
+    "        progress.update()\n"
+    "{cursor}\n"
+    "    return total\n"
+)
+
+
+@pytest.mark.parametrize("indent", ["    ", "        ", "\t", "\t\t"], ids=repr)
+def test_held_indentation_is_written_exactly_then_code(backend, indent):
+    """The forced indentation comes back as the start of the text, never with a blank more;
+    the suggestion then starts at the cursor.
+    """
+    source = SOURCE.replace("{cursor}", indent)
+    if "\t" in indent:
+        source = source.replace("    ", "\t")
+    lines = source.split("\n")
+    fim = FimInput(
+        prefix="".join(f"{line}\n" for line in lines[:5]),
+        line_prefix=indent,
+        suffix="\n" + "\n".join(lines[6:]),
+    )
+    heal = healed_tail(backend.template, fim, indentation="hold")
+    assert heal == indent
+    request = GenerationRequest(
+        prompt=render_prompt(backend.template, fim),
+        heal=heal,
+        max_tokens=24,
+        deadline_ms=120_000,
+        stop=StopPolicy(),
+    )
+    raw = backend.submit(request).result().text
+    assert raw.startswith(indent) and raw[len(indent) : len(indent) + 1] not in (" ", "\t"), raw
+    service = CompletionService(backend=backend, generation=HOLD)
+    shown = service.complete(source, "report.py", 5, len(indent), multiline="never")
+    assert not shown.text[:1].isspace(), shown
+
+
+def test_held_and_free_indentation_share_the_prompt(backend):
+    """Only decoding differs: the prompt (and so the KV cache) is the same."""
+    source = SOURCE.replace("{cursor}", "    ")
+    free = CompletionService(
+        backend=backend, generation=dataclasses.replace(HOLD, indentation="model")
+    )
+    held = CompletionService(backend=backend, generation=HOLD)
+    first = free.complete(source, "report.py", 5, 4, multiline="never")
+    second = held.complete(source, "report.py", 5, 4, multiline="never")
+    assert second.tokens.reused >= second.tokens.prompt - 1, (first, second)
+    assert second.text and not second.text[0].isspace(), second  # starts at the cursor
+
+
+def test_a_blank_heal_after_code_is_held_too(backend):
+    """`x = ` heals its trailing blank: the next token may not add a second one."""
+    request = GenerationRequest(
+        prompt="<|fim_prefix|>def f():\n    x =<|fim_suffix|>\n    return x\n<|fim_middle|>",
+        heal=" ",
+        max_tokens=8,
+        deadline_ms=120_000,
+        stop=StopPolicy(),
+    )
+    text = backend.submit(request).result().text
+    assert text.startswith(" ") and not text.startswith("  "), text
