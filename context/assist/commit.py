@@ -12,6 +12,7 @@ import stat
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from context.assist.diffsummary import (
     FileChange,
@@ -25,6 +26,9 @@ from context.assist.diffsummary import (
 )
 from engine.backend import Backend
 from engine.prompts import render_messages
+
+if TYPE_CHECKING:
+    import git
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +64,7 @@ class StagedChange:
     unmerged: tuple[str, ...] = ()
 
 
-def open_repo(repo_dir: str | Path):
+def open_repo(repo_dir: str | Path) -> git.Repo:
     """The git repository at or above `repo_dir`; CommitError (exit 2) when there is none."""
     import git
 
@@ -75,7 +79,7 @@ def open_repo(repo_dir: str | Path):
     return repo
 
 
-def _git_text(repo, *args: str) -> str:
+def _git_text(repo: git.Repo, *args: str) -> str:
     """A git command's stdout as text; bytes that are not UTF-8 are replaced, not fatal."""
     out = repo.git.execute(
         ["git", "-c", "core.quotePath=false", *args],
@@ -85,7 +89,9 @@ def _git_text(repo, *args: str) -> str:
     return out.decode("utf-8", errors="replace")
 
 
-def read_staged(repo, *, include_unstaged: bool = False, history: int = 20) -> StagedChange:
+def read_staged(
+    repo: git.Repo, *, include_unstaged: bool = False, history: int = 20
+) -> StagedChange:
     """The diff a commit would record (staged; with `include_unstaged`, tracked changes too),
     the recent subjects, and the merge state. Works on a repository with no commits yet.
     """
@@ -304,8 +310,9 @@ def install_hook(repo_dir: str | Path, command: str) -> Path:
     """
     repo = open_repo(repo_dir)
     hooks = Path(repo.git.rev_parse("--git-path", "hooks"))
-    if not hooks.is_absolute():
-        hooks = Path(repo.working_tree_dir) / hooks
+    root = repo.working_tree_dir  # None only for a bare repository, which open_repo refuses
+    if not hooks.is_absolute() and root is not None:
+        hooks = Path(root) / hooks
     path = hooks / "prepare-commit-msg"
     if path.exists() and HOOK_MARKER not in path.read_text(errors="replace"):
         raise CommitError(

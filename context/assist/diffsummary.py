@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -150,7 +151,7 @@ def _file_line(change: FileChange) -> str:
     return f"{change.status} {name} ({stats})"
 
 
-def _file_list(changes: tuple[FileChange, ...] | list[FileChange], max_chars: int) -> str:
+def _file_list(changes: Sequence[FileChange], max_chars: int) -> str:
     added, deleted = sum(c.added for c in changes), sum(c.deleted for c in changes)
     lines = [f"{len(changes)} file{'s' if len(changes) != 1 else ''} changed, +{added} -{deleted}:"]
     ranked = sorted(changes, key=lambda c: (c.kind != "code", -(c.added + c.deleted)))
@@ -198,7 +199,7 @@ def _trim_hunk(hunk: str, max_lines: int) -> str:
 
 
 def summarize_diff(
-    changes: tuple[FileChange, ...] | list[FileChange],
+    changes: Sequence[FileChange],
     *,
     max_chars: int = 4000,
     hunk_lines: int = 40,
@@ -237,7 +238,7 @@ def summarize_diff(
     return "\n".join(parts)
 
 
-def is_trivial(changes: tuple[FileChange, ...] | list[FileChange]) -> bool:
+def is_trivial(changes: Sequence[FileChange]) -> bool:
     """A change small enough for a subject alone: one file and a handful of lines."""
     return len(changes) <= 1 and sum(c.added + c.deleted for c in changes) <= 10
 
@@ -366,7 +367,7 @@ def _shorten(subject: str) -> str:
     return cut[:SUBJECT_LIMIT].rstrip(" ,;:-(")
 
 
-def infer_type(changes: tuple[FileChange, ...] | list[FileChange]) -> str:
+def infer_type(changes: Sequence[FileChange]) -> str:
     """A Conventional Commits type from the paths alone (used when the model gave none)."""
     paths = [c.path.lower() for c in changes]
     if paths and all("test" in p for p in paths):
@@ -390,7 +391,7 @@ def _case(text: str, lower: bool) -> str:
     return text[0].lower() + text[1:] if lower else text[0].upper() + text[1:]
 
 
-def _styled(subject: str, style: RepoStyle, changes) -> str:
+def _styled(subject: str, style: RepoStyle, changes: Sequence[FileChange]) -> str:
     """The subject in the repository's style: a `type:` prefix only where the repo uses them."""
     kind, desc = "", subject
     match = _TYPED.match(subject)
@@ -407,7 +408,9 @@ def _styled(subject: str, style: RepoStyle, changes) -> str:
     return f"{kind or infer_type(changes)}: {desc}"
 
 
-def clean_message(reply: str, style: RepoStyle, changes, *, merge_subject: str = "") -> str:
+def clean_message(
+    reply: str, style: RepoStyle, changes: Sequence[FileChange], *, merge_subject: str = ""
+) -> str:
     """The model's reply as a commit message: no fences, diff lines, quotes or preambles;
     subject ≤ 72 characters in the imperative and the repository's style; a blank line and a
     wrapped body only when the change is not trivial. Falls back to a message built from the
@@ -445,7 +448,9 @@ def _wrap_body(paragraph: str) -> str:
     return "\n".join(out)
 
 
-def fallback_message(changes, style: RepoStyle, *, merge_subject: str = "") -> str:
+def fallback_message(
+    changes: Sequence[FileChange], style: RepoStyle, *, merge_subject: str = ""
+) -> str:
     """A subject from the file names alone ("Add logo.png", "Update 3 files in assets/")."""
     if merge_subject:
         return _shorten(merge_subject)
