@@ -252,10 +252,13 @@ def summarize(items, pipelines: tuple[str, ...], context_indentation: str = "hol
     for key, row in complete.items():
         any_item = next(iter(row.values()))
         family = "ts/js" if any_item["language"] in ("typescript", "javascript") else None
+        kind = any_item["kind"]
         for group in (
-            (any_item["language"], any_item["kind"]),
-            ("all", any_item["kind"]),
-            *([(family, any_item["kind"])] if family else []),
+            (any_item["language"], kind),
+            ("all", kind),
+            ("all", "all"),  # every kind pooled: the most paired positions
+            *([("all", "line-start")] if kind in ("line", "control") else []),  # indentation
+            *([(family, kind)] if family else []),
         ):
             groups[group][key] = row
     no_context = "cove-hold" if context_indentation == "hold" else "cove"
