@@ -175,7 +175,7 @@ class Document:
         old_chars = sum(map(len, lines[first : el + 1])) + sum(map(len, ends[first : el + 1]))
         self._chars += sum(map(len, new_lines)) + sum(map(len, new_ends)) - old_chars
         if self._tree is not None and self._syntax_wanted():
-            self._edit_tree(first, sl, head, el, ec, tail, new_lines)
+            self._edit_tree(self._tree, first, sl, head, el, ec, tail, new_lines)
         else:
             self._tree, self._fresh = None, False
         self._lines = lines[:first] + new_lines + lines[el + 1 :]
@@ -183,7 +183,15 @@ class Document:
         del self._starts[first + 1 :]  # lines up to `first` start where they did
 
     def _edit_tree(
-        self, first: int, sl: int, head: str, el: int, ec: int, tail: str, new_lines: list[str]
+        self,
+        old: Any,
+        first: int,
+        sl: int,
+        head: str,
+        el: int,
+        ec: int,
+        tail: str,
+        new_lines: list[str],
     ) -> None:
         """`tree.edit` in normalized coordinates: bytes and (row, byte column) points."""
         lines = self._lines
@@ -193,7 +201,7 @@ class Document:
         old_end_byte = self._line_start(el) + old_end_column
         last_column = utf8_len(new_lines[-1]) - utf8_len(tail)
         new_bytes = sum(map(utf8_len, new_lines)) + len(new_lines) - 1 - utf8_len(tail)
-        tree = self._tree.copy()  # a snapshot may be reading the old one on another thread
+        tree = old.copy()  # a snapshot may be reading the old tree on another thread
         tree.edit(
             start_byte=start_byte,
             old_end_byte=old_end_byte,
