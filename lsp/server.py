@@ -35,6 +35,7 @@ from lsp.features.index import (
     note_watched,
 )
 from lsp.progress import Progress
+from lsp.protocol import CoveProtocol
 from lsp.settings import CoveSettings, parse_settings
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,10 @@ class CoveServer(LanguageServer):
 
     def __init__(self) -> None:
         super().__init__(
-            "cove", VERSION, text_document_sync_kind=types.TextDocumentSyncKind.Incremental
+            "cove",
+            VERSION,
+            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+            protocol_cls=CoveProtocol,  # every request answered, even with bad params
         )
         self.base_settings = CoveSettings()  # from CLI flags; initializationOptions go on top
         self.settings = self.base_settings
