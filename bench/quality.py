@@ -58,7 +58,12 @@ class Score:
 
 
 def naive_generate(
-    backend: Backend, prefix: str, suffix: str, max_tokens: int = 64, stop: StopPolicy | None = None
+    backend: Backend,
+    prefix: str,
+    suffix: str,
+    max_tokens: int = 64,
+    stop: StopPolicy | None = None,
+    deadline_ms: int = 120_000,
 ) -> GenerationResult:
     """The baseline's generation: plain PSM prompt, stop at newline (unless `stop` says
     otherwise), raw text.
@@ -66,7 +71,7 @@ def naive_generate(
     template = backend.template
     prompt = f"{template.prefix}{prefix}{template.suffix}{suffix}{template.middle}"
     request = GenerationRequest(
-        prompt=prompt, max_tokens=max_tokens, deadline_ms=120_000, stop=stop or StopPolicy()
+        prompt=prompt, max_tokens=max_tokens, deadline_ms=deadline_ms, stop=stop or StopPolicy()
     )
     return backend.submit(request).result()
 

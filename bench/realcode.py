@@ -81,7 +81,12 @@ def score(got: str, pos: Position) -> dict:
 def naive_item(backend, service: CompletionService, repo: RepositoryContext, pos: Position):
     """The plain plugin at the position: its raw first line, inserted at the cursor."""
     window = cursor_window(cut_document(repo, pos), pos.line, pos.column, service.budgets, backend)
-    result = naive_generate(backend, window.prefix + window.line_prefix, window.suffix)
+    result = naive_generate(
+        backend,
+        window.prefix + window.line_prefix,
+        window.suffix,
+        deadline_ms=service.generation.deadline_ms,
+    )
     got = result.text.split("\n", 1)[0].rstrip()
     return {
         **score(got, pos),
