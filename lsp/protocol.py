@@ -175,14 +175,25 @@ class CoveProtocol(LanguageServerProtocol):
 
     @lsp_method(DOCUMENT_TEXT)
     def cove_document_text(self, params: Any) -> dict[str, Any] | None:
-        """`cove/documentText {textDocument: {uri}}`: the server's text of an open buffer."""
+        """`cove/documentText {textDocument: {uri}}`: the server's views of an open buffer.
+
+        `text` is pygls' workspace copy (code actions, the index); `buffer` the server's own
+        document that completions read (`CoveServer.documents`), when it keeps one. Both
+        must equal the client's text; None when neither view has the uri.
+        """
         uri = getattr(getattr(params, "textDocument", None), "uri", None)
         if not isinstance(uri, str):
             raise JsonRpcInvalidParams(f"{DOCUMENT_TEXT}: params.textDocument.uri must be a string")
         document = self.workspace.text_documents.get(unquote(uri))
-        if document is None:
+        buffer = (getattr(self._server, "documents", None) or {}).get(uri)
+        if document is None and buffer is None:
             return None
-        return {"uri": uri, "version": document.version, "text": document.source}
+        return {
+            "uri": uri,
+            "version": document.version if document is not None else None,
+            "text": document.source if document is not None else None,
+            "buffer": buffer.source if buffer is not None else None,
+        }
 
 
 def is_usable_id(msg_id: Any) -> bool:
