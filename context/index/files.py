@@ -62,6 +62,7 @@ class Discovery:
     files: list[FileEntry]
     skipped: Counter = field(default_factory=Counter)
     git: bool = False
+    blobs: dict[str, str] = field(default_factory=dict)  # path → git blob id, where known
 
 
 def _translate(pattern: str) -> str:
@@ -251,29 +252,43 @@ def find_root(path: str | Path) -> Path:
     return target if target.is_dir() else target.parent
 
 
-def _git_paths(root: Path) -> list[str] | None:
-    """Tracked and untracked-not-ignored files under `root`, or None when git can't say."""
-    command = [
-        "git",
-        "-C",
-        str(root),
-        "-c",
-        "core.quotepath=off",
-        "ls-files",
-        "-z",
-        "--cached",
-        "--others",
-        "--exclude-standard",
-    ]
+def _git(root: Path, *args: str) -> list[str] | None:
+    """NUL-separated output of one git command in `root`, or None when git can't say."""
+    command = ["git", "-C", str(root), "-c", "core.quotepath=off", *args]
     try:
         out = subprocess.run(command, capture_output=True, timeout=GIT_TIMEOUT_S, check=False)
     except (OSError, subprocess.SubprocessError) as error:
-        log.info("git ls-files failed in %s: %s; walking the folder", root, error)
+        log.info("git %s failed in %s: %s; walking the folder", args[0], root, error)
         return None
     if out.returncode != 0:
         return None
-    names = out.stdout.decode("utf-8", errors="surrogateescape").split("\0")
-    return sorted({n for n in names if n})
+    return [n for n in out.stdout.decode("utf-8", errors="surrogateescape").split("\0") if n]
+
+
+def _git_paths(root: Path) -> tuple[list[str], dict[str, str]] | None:
+    """Tracked and untracked-not-ignored files under `root`, and the git blob id of every
+    tracked file whose work-tree copy git knows to be unchanged; None when git can't say.
+
+    Three git calls for the whole tree, none per file: the staged entries with their ids,
+    the untracked files, and the tracked files that differ from the index (their ids are
+    not the content's, so those are hashed when read).
+    """
+    staged = _git(root, "ls-files", "-z", "--stage")
+    others = _git(root, "ls-files", "-z", "--others", "--exclude-standard")
+    modified = _git(root, "diff-files", "-z", "--name-only", "--no-renames")
+    if staged is None or others is None:
+        return None
+    blobs: dict[str, str] = {}
+    paths = set(others)
+    for line in staged:
+        info, _, path = line.partition("\t")
+        _, blob, stage = (info.split(" ") + ["", ""])[:3]
+        paths.add(path)
+        if stage == "0":  # a conflicted path has stages 1-3 and no single id
+            blobs[path] = blob
+    for path in modified if modified is not None else list(blobs):
+        blobs.pop(path, None)
+    return sorted(paths), blobs
 
 
 def _walk_paths(root: Path, rules: IgnoreRules, limit: int) -> list[str]:
@@ -320,9 +335,10 @@ def stat_entry(root: Path, path: str, settings: ContextSettings) -> tuple[FileEn
 def discover_files(root: Path, settings: ContextSettings) -> Discovery:
     """The files of `root` Cove may read, sorted by path, at most `settings.max_files`."""
     rules = IgnoreRules.for_root(root, settings)
-    listed = _git_paths(root)
-    discovery = Discovery(files=[], git=listed is not None)
-    if listed is None:
+    found = _git_paths(root)
+    listed, blobs = found if found is not None else ([], {})
+    discovery = Discovery(files=[], git=found is not None)
+    if found is None:
         # No git to ask (not a work tree, or git refuses it): its root .gitignore still helps.
         rules.add_file(root / ".gitignore")
         listed = _walk_paths(root, rules, settings.max_files)
@@ -338,6 +354,8 @@ def discover_files(root: Path, settings: ContextSettings) -> Discovery:
             discovery.skipped["over_limit"] += 1
             continue
         discovery.files.append(entry)
+        if path in blobs:
+            discovery.blobs[path] = blobs[path]
     if discovery.skipped["over_limit"]:
         log.warning("%s has more than %d files; the rest are not indexed", root, settings.max_files)
     return discovery

@@ -3,20 +3,29 @@
 Tables (see `context.index.store`): `files` (path, git blob hash, mtime + size, language),
 `symbols` (tree-sitter tags: name, kind, lines, signature), `chunks` (consecutive line
 windows covering every file) and `chunks_fts` (FTS5 over the chunks, for BM25). A file
-whose mtime and size are unchanged is not read; one whose content hash is unchanged is
-not parsed, so a second build of an unchanged repository parses nothing.
+whose mtime and size are unchanged is not read, nor one whose git blob id (from the one
+`git ls-files --stage` of the build) is the indexed one; one whose content hash is
+unchanged is not parsed, so a second build of an unchanged repository parses nothing.
+
+A build reads and parses on worker threads (tree-sitter and file reads release the GIL;
+two threads use both cores of a small machine) a bounded distance ahead of the writer,
+which commits a batch of files per transaction: a crash or cancel loses one batch at
+most, and the next build picks up where this one stopped. Whenever `pause()` says a
+completion is waiting, the build holds off between files.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import sqlite3
 import subprocess
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,8 +36,17 @@ from context.settings import ContextSettings
 
 log = logging.getLogger(__name__)
 
-BATCH_FILES = 64  # files written per transaction: readers get a turn between batches
+BATCH_FILES = 128  # files written per transaction: what a crash or a cancel may lose
+LOOKAHEAD_FILES = 256  # files read and parsed ahead of the writer
+PAUSE_POLL_S = 0.02
+PAUSE_MAX_S = 5.0  # a completion that never ends must not stop the index for good
 Progress = Callable[[int, int, str], None]
+Pause = Callable[[], bool]
+
+
+def parse_threads() -> int:
+    """Worker threads of a build: one per core, at most four (SQLite writes need one too)."""
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 @dataclass
@@ -41,6 +59,50 @@ class BuildStats:
     removed: int = 0  # files that left the index (deleted, renamed, now ignored)
     skipped: Counter = field(default_factory=Counter)
     seconds: float = 0.0
+    threads: int = 1
+    # CPU seconds per step, summed over threads: discover, read, parse, symbols, chunk,
+    # write (SQL, FTS included), commit; and "paused" (wall seconds spent yielding).
+    phases: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What a worker made of one file: rows to write, a re-stat, or why it was skipped."""
+
+    path: str
+    parsed: ParsedFile | None = None
+    touched: tuple[str, int, int] | None = None
+    skipped: str = ""
+    remove: bool = False  # skipped now, but indexed before: its rows go
+
+
+class _Clocks:
+    """Per-thread CPU seconds per step, summed at the end of a build."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._all: list[dict[str, float]] = []
+        self._lock = threading.Lock()
+
+    def mine(self) -> dict[str, float]:
+        clock = getattr(self._local, "clock", None)
+        if clock is None:
+            clock = self._local.clock = {}
+            with self._lock:
+                self._all.append(clock)
+        return clock
+
+    def add(self, step: str, seconds: float) -> None:
+        clock = self.mine()
+        clock[step] = clock.get(step, 0.0) + seconds
+
+    def total(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        with self._lock:
+            for clock in self._all:
+                for step, seconds in clock.items():
+                    out[step] = out.get(step, 0.0) + seconds
+        return {step: round(seconds, 4) for step, seconds in out.items()}
 
 
 class RepositoryIndex(IndexStore):
@@ -54,81 +116,169 @@ class RepositoryIndex(IndexStore):
         super().__init__(self.root, db_path or database_path(self.root, self.settings))
 
     def build(
-        self, progress: Progress | None = None, cancel: threading.Event | None = None
+        self,
+        progress: Progress | None = None,
+        cancel: threading.Event | None = None,
+        pause: Pause | None = None,
+        threads: int | None = None,
     ) -> BuildStats:
         """Bring the index up to date with the files on disk; unchanged files cost a stat.
 
         `progress(done, total, path)` is called for every file; setting `cancel` stops
-        after the current batch (what was written stays consistent).
+        after the current batch (what was written stays consistent); while `pause()` is
+        true (a completion waits) no file is read or written, up to PAUSE_MAX_S at a time.
         """
         started = time.perf_counter()
+        threads = threads or parse_threads()
         try:
-            stats = self._build(progress, cancel)
+            stats = self._build(progress, cancel, pause, threads)
         except sqlite3.DatabaseError as error:
             log.warning(
                 "index database %s failed during the build (%s); rebuilding it", self.db_path, error
             )
             self.reset()
-            stats = self._build(progress, cancel)
+            stats = self._build(progress, cancel, pause, threads)
         stats.seconds = time.perf_counter() - started
         log.info(
-            "indexed %s: %d files, %d parsed, %d re-stat'ed, %d removed in %.2f s",
+            "indexed %s: %d files, %d parsed, %d re-stat'ed, %d removed in %.2f s (%s)",
             self.root,
             stats.files,
             stats.parsed,
             stats.touched,
             stats.removed,
             stats.seconds,
+            ", ".join(f"{k} {v:.2f}" for k, v in stats.phases.items()),
         )
         return stats
 
-    def _build(self, progress: Progress | None, cancel: threading.Event | None) -> BuildStats:
+    def _plan(
+        self, discovery: filesmod.Discovery, known: dict, stats: BuildStats
+    ) -> tuple[list[tuple[filesmod.FileEntry, tuple | None]], list[tuple[str, int, int]]]:
+        """Files to read (with their indexed row), and re-stats git vouches for unread."""
+        todo, touched = [], []
+        for entry in discovery.files:
+            old = known.get(entry.path)
+            if old is not None and (old[1], old[2]) == (entry.mtime_ns, entry.size):
+                continue  # unchanged: it cost a stat
+            if old is not None and discovery.blobs.get(entry.path) == old[0]:
+                touched.append((entry.path, entry.mtime_ns, entry.size))  # git: same content
+                stats.touched += 1
+                continue
+            todo.append((entry, old))
+        return todo, touched
+
+    def _build(
+        self,
+        progress: Progress | None,
+        cancel: threading.Event | None,
+        pause: Pause | None,
+        threads: int,
+    ) -> BuildStats:
+        clocks = _Clocks()
+        began = time.perf_counter()
         discovery = filesmod.discover_files(self.root, self.settings)
         known = self.known()
-        present = {entry.path for entry in discovery.files}
-        removed = [path for path in known if path not in present]
+        removed = sorted(set(known) - {entry.path for entry in discovery.files})
         stats = BuildStats(skipped=Counter(discovery.skipped), removed=len(removed))
+        stats.threads = threads
+        todo, touched = self._plan(discovery, known, stats)
+        clocks.add("discover", time.perf_counter() - began)
+        total, done = len(discovery.files), len(discovery.files) - len(todo)
+        if progress is not None and done:
+            progress(done, total, "")
         parsed: list[ParsedFile] = []
-        touched: list[tuple[str, int, int]] = []
-        total = len(discovery.files)
-        for done, entry in enumerate(discovery.files, 1):
-            old = known.get(entry.path)
-            if old is None or (old[1], old[2]) != (entry.mtime_ns, entry.size):
-                self._examine(entry, old, parsed, touched, removed, stats)
-            if progress is not None:
-                progress(done, total, entry.path)
-            if len(parsed) >= BATCH_FILES or len(touched) + len(removed) >= 20 * BATCH_FILES:
-                self.write(parsed, touched, removed)
-                parsed, touched, removed = [], [], []
-                if cancel is not None and cancel.is_set():
-                    break
-        self.write(parsed, touched, removed)
+        items = iter(todo)
+        window: deque[Future[_Outcome]] = deque()
+        with ThreadPoolExecutor(threads, thread_name_prefix="cove-index") as pool:
+
+            def fill() -> None:
+                for entry, old in itertools.islice(items, LOOKAHEAD_FILES - len(window)):
+                    window.append(pool.submit(self._examine, entry, old, pause, cancel, clocks))
+
+            fill()
+            while window:
+                outcome = window.popleft().result()
+                fill()
+                done += 1
+                self._take(outcome, parsed, touched, removed, stats)
+                if progress is not None:
+                    progress(done, total, outcome.path)
+                if len(parsed) >= BATCH_FILES or len(touched) + len(removed) >= 20 * BATCH_FILES:
+                    self._commit(parsed, touched, removed, pause, cancel, clocks)
+                    parsed, touched, removed = [], [], []
+                    if cancel is not None and cancel.is_set():
+                        for future in window:
+                            future.cancel()
+                        break
+        self._commit(parsed, touched, removed, pause, cancel, clocks)
         stats.files = self.file_count()
+        stats.phases = clocks.total()
         return stats
 
-    def _examine(self, entry, old, parsed, touched, removed, stats: BuildStats) -> None:
-        """Read one changed or new file: queue its rows, a re-stat, or its removal."""
-        text, data, reason = filesmod.read_text(self.root, entry.path)
-        if text is None or data is None:
-            stats.skipped[reason] += 1
-            if old is not None:
-                removed.append(entry.path)
-                stats.removed += 1
-            return
-        if old is not None and old[0] == blob_hash(data):
-            touched.append((entry.path, entry.mtime_ns, entry.size))
-            stats.touched += 1
-            return
-        try:
-            parsed.append(
-                parse_file(
-                    entry.path, text, data, entry.mtime_ns, entry.size, self.settings.chunk_lines
-                )
-            )
+    def _take(self, outcome: _Outcome, parsed, touched, removed, stats: BuildStats) -> None:
+        """Queue one worker's outcome for the next write, and count it."""
+        if outcome.parsed is not None:
+            parsed.append(outcome.parsed)
             stats.parsed += 1
+        elif outcome.touched is not None:
+            touched.append(outcome.touched)
+            stats.touched += 1
+        else:
+            stats.skipped[outcome.skipped] += 1
+            if outcome.remove:
+                removed.append(outcome.path)
+                stats.removed += 1
+
+    def _commit(self, parsed, touched, removed, pause, cancel, clocks: _Clocks) -> None:
+        """Write one batch (after any completion waiting has had its turn)."""
+        if parsed or touched or removed:
+            self._hold(pause, cancel, clocks)
+            self.write(parsed, touched, removed, clocks.mine())
+
+    def _hold(self, pause: Pause | None, cancel: threading.Event | None, clocks: _Clocks) -> None:
+        """Wait while `pause()` says a completion is waiting (at most PAUSE_MAX_S)."""
+        if pause is None or not pause():
+            return
+        began = time.perf_counter()
+        while pause() and not (cancel is not None and cancel.is_set()):
+            if time.perf_counter() - began >= PAUSE_MAX_S:
+                break
+            time.sleep(PAUSE_POLL_S)
+        clocks.add("paused", time.perf_counter() - began)
+
+    def _examine(
+        self,
+        entry: filesmod.FileEntry,
+        old: tuple | None,
+        pause: Pause | None,
+        cancel: threading.Event | None,
+        clocks: _Clocks,
+    ) -> _Outcome:
+        """Read and parse one new or changed file (on a worker thread)."""
+        self._hold(pause, cancel, clocks)
+        began = time.thread_time()
+        text, data, reason = filesmod.read_text(self.root, entry.path)
+        clocks.add("read", time.thread_time() - began)
+        if text is None or data is None:
+            return _Outcome(entry.path, skipped=reason, remove=old is not None)
+        if old is not None and old[0] == blob_hash(data):
+            return _Outcome(entry.path, touched=(entry.path, entry.mtime_ns, entry.size))
+        try:
+            return _Outcome(
+                entry.path,
+                parsed=parse_file(
+                    entry.path,
+                    text,
+                    data,
+                    entry.mtime_ns,
+                    entry.size,
+                    self.settings.chunk_lines,
+                    clocks.mine(),
+                ),
+            )
         except Exception:  # one odd file must not stop the build
             log.exception("cannot index %s", entry.path)
-            stats.skipped["error"] += 1
+            return _Outcome(entry.path, skipped="error")
 
     # -- single files -------------------------------------------------------------------
 

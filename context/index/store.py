@@ -1,9 +1,11 @@
 """The SQLite side of the index: schema, corruption recovery, rows in and out.
 
-One database per repository (stdlib sqlite3, WAL) under the user cache directory. One
-connection guarded by a lock serves every thread; writes are batched in transactions so
-readers (completion requests) get a turn while a build runs. A database SQLite finds
-corrupt, or with another schema version, is deleted and rebuilt, with a log line.
+One database per repository (stdlib sqlite3, WAL) under the user cache directory, with two
+connections: the writer (builds and updates: one transaction per batch of files, every
+row of a batch in a few `executemany` calls) and the reader (completion requests). WAL lets
+the reader see the last committed batch while the writer works, so a request never waits
+for a build. A database SQLite finds corrupt, or with another schema version, is deleted
+and rebuilt, with a log line.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections import Counter, OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -89,10 +92,17 @@ class IndexStore:
     def __init__(self, root: Path, db_path: Path) -> None:
         self.root = root
         self.db_path = db_path
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # the writer connection
+        self._read_lock = threading.Lock()  # the reader connection
         self._conn = self._connect()
-        # Per-file symbol lists, asked again on every keystroke; any write clears them.
+        self._reader = self._open_reader()
+        # Asked again on every keystroke: per-file symbol lists (a write drops the files it
+        # changed) and document frequencies (they drift little: a build batch clears them).
+        self._cache_lock = threading.Lock()
+        self._generation = 0  # bumped after each commit: a read spanning one is not cached
         self._symbols: OrderedDict[str, list[SymbolRecord]] = OrderedDict()
+        self._frequencies: dict[str, int] = {}
+        self._small_writes = 0
 
     # -- database lifecycle -------------------------------------------------------------
 
@@ -115,6 +125,11 @@ class IndexStore:
             raise
         return conn
 
+    def _open_reader(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.db_path, check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA query_only=1")
+        return conn
+
     def _connect(self) -> sqlite3.Connection:
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -135,56 +150,83 @@ class IndexStore:
 
     def reset(self) -> None:
         """Throw the database away and start empty (after corruption found mid-use)."""
-        with self._lock:
-            with contextlib.suppress(sqlite3.Error):
-                self._conn.close()
+        with self._lock, self._read_lock:
+            for conn in (self._reader, self._conn):
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
             self._delete_files()
-            self._symbols.clear()
             self._conn = self._open_checked()
+            self._reader = self._open_reader()
+            self._changed(None)
 
     def close(self) -> None:
         """Close the database."""
-        with self._lock:
+        with self._lock, self._read_lock:
+            self._reader.close()
             self._conn.close()
 
     # -- writing ------------------------------------------------------------------------
 
-    def _store(self, parsed: ParsedFile) -> None:
+    def _next_id(self, table: str) -> int:
+        return self._conn.execute(f"SELECT COALESCE(MAX(id), 0) + 1 FROM {table}").fetchone()[0]
+
+    def _file_ids(self, paths: list[str]) -> dict[str, int]:
+        """The ids of those of `paths` already indexed."""
+        found: dict[str, int] = {}
+        for start in range(0, len(paths), 500):  # SQLite's variable limit
+            part = paths[start : start + 500]
+            marks = ",".join("?" * len(part))
+            rows = self._conn.execute(f"SELECT path, id FROM files WHERE path IN ({marks})", part)
+            found.update(rows)
+        return found
+
+    def _store(self, parsed: list[ParsedFile]) -> None:
+        """Every row of a batch of files (inside a transaction): ids are ours, so each table
+        takes one `executemany`, and the FTS rows come from memory, not read back.
+        """
         conn = self._conn
-        row = conn.execute("SELECT id FROM files WHERE path=?", (parsed.path,)).fetchone()
-        if row is not None:
-            self._delete_rows(row[0])
-            conn.execute(
-                "UPDATE files SET blob=?, mtime_ns=?, size=?, language=?, lines=? WHERE id=?",
-                (parsed.blob, parsed.mtime_ns, parsed.size, parsed.language, parsed.lines, row[0]),
-            )
-            file_id = row[0]
-        else:
-            file_id = conn.execute(
-                "INSERT INTO files(path, blob, mtime_ns, size, language, lines) VALUES(?,?,?,?,?,?)",
-                (
-                    parsed.path,
-                    parsed.blob,
-                    parsed.mtime_ns,
-                    parsed.size,
-                    parsed.language,
-                    parsed.lines,
-                ),
-            ).lastrowid
+        ids = self._file_ids([item.path for item in parsed])
+        for file_id in ids.values():
+            self._delete_rows(file_id)
+        next_file, next_chunk = self._next_id("files"), self._next_id("chunks")
+        new: list[tuple] = []
+        changed: list[tuple] = []
+        symbols: list[tuple] = []
+        chunks: list[tuple[int, int, int, int, str]] = []
+        for item in parsed:
+            meta = (item.blob, item.mtime_ns, item.size, item.language, item.lines)
+            known = ids.get(item.path)
+            if known is None:
+                file_id, next_file = next_file, next_file + 1
+                new.append((file_id, item.path, *meta))
+            else:
+                file_id = known
+                changed.append((*meta, file_id))
+            symbols += [
+                (file_id, s.name, s.kind, s.start_line, s.end_line, s.signature)
+                for s in item.symbols
+            ]
+            chunks += [
+                (next_chunk + n, file_id, start, end, text)
+                for n, (start, end, text) in enumerate(item.chunks)
+            ]
+            next_chunk += len(item.chunks)
+        conn.executemany(
+            "INSERT INTO files(id, path, blob, mtime_ns, size, language, lines) VALUES(?,?,?,?,?,?,?)",
+            new,
+        )
+        conn.executemany(
+            "UPDATE files SET blob=?, mtime_ns=?, size=?, language=?, lines=? WHERE id=?", changed
+        )
         conn.executemany(
             "INSERT INTO symbols(file_id, name, kind, start_line, end_line, signature) VALUES(?,?,?,?,?,?)",
-            [
-                (file_id, s.name, s.kind, s.start_line, s.end_line, s.signature)
-                for s in parsed.symbols
-            ],
+            symbols,
         )
         conn.executemany(
-            "INSERT INTO chunks(file_id, start_line, end_line, text) VALUES(?,?,?,?)",
-            [(file_id, start, end, text) for start, end, text in parsed.chunks],
+            "INSERT INTO chunks(id, file_id, start_line, end_line, text) VALUES(?,?,?,?,?)", chunks
         )
-        conn.execute(
-            "INSERT INTO chunks_fts(rowid, text) SELECT id, text FROM chunks WHERE file_id=?",
-            (file_id,),
+        conn.executemany(
+            "INSERT INTO chunks_fts(rowid, text) VALUES(?,?)", [(c[0], c[4]) for c in chunks]
         )
 
     def _delete_rows(self, file_id: int) -> None:
@@ -207,38 +249,66 @@ class IndexStore:
         return True
 
     def write(
-        self, parsed: list[ParsedFile], touched: list[tuple[str, int, int]], removed: list[str]
+        self,
+        parsed: list[ParsedFile],
+        touched: list[tuple[str, int, int]],
+        removed: list[str],
+        clock: dict[str, float] | None = None,
     ) -> None:
-        """One transaction: new rows, re-stat'ed rows, removed files."""
+        """One transaction: new rows, re-stat'ed rows, removed files.
+
+        `clock`, when given, gains this thread's CPU seconds for "write" (rows, FTS
+        included) and "commit".
+        """
+        parsed = list({item.path: item for item in parsed}.values())  # the newest per path
         with self._lock:
-            self._symbols.clear()
+            began = time.thread_time()
             self._conn.execute("BEGIN IMMEDIATE")
             try:
-                for item in parsed:
-                    self._store(item)
+                if parsed:
+                    self._store(parsed)
                 self._conn.executemany(
                     "UPDATE files SET mtime_ns=?, size=? WHERE path=?",
                     [(m, s, p) for p, m, s in touched],
                 )
                 for path in removed:
                     self._remove(path)
+                written = time.thread_time()
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
+            if clock is not None:
+                clock["write"] = clock.get("write", 0.0) + written - began
+                clock["commit"] = clock.get("commit", 0.0) + time.thread_time() - written
+            if parsed or removed:
+                self._changed([item.path for item in parsed] + list(removed))
+
+    def _changed(self, paths: list[str] | None) -> None:
+        """After a commit: drop what the caches hold of `paths` (None: everything)."""
+        with self._cache_lock:
+            self._generation += 1
+            if paths is None or len(paths) > 64:
+                self._symbols.clear()
+            else:
+                for path in paths:
+                    self._symbols.pop(path, None)
+            self._small_writes += 1
+            if paths is None or len(paths) > 16 or self._small_writes > 256:
+                self._frequencies.clear()
+                self._small_writes = 0
 
     def known(self) -> dict[str, tuple[str, int, int]]:
         """Indexed path → (blob hash, mtime_ns, size)."""
-        with self._lock:
-            rows = self._conn.execute("SELECT path, blob, mtime_ns, size FROM files").fetchall()
+        rows = self._query("SELECT path, blob, mtime_ns, size FROM files")
         return {path: (blob, mtime, size) for path, blob, mtime, size in rows}
 
     # -- reading ------------------------------------------------------------------------
 
     def _query(self, sql: str, args: Iterable = ()) -> list[tuple]:
-        with self._lock:
+        with self._read_lock:
             try:
-                return self._conn.execute(sql, tuple(args)).fetchall()
+                return self._reader.execute(sql, tuple(args)).fetchall()
             except sqlite3.OperationalError as error:  # e.g. an FTS syntax problem: no hits
                 log.debug("index query failed: %s", error)
                 return []
@@ -280,19 +350,23 @@ class IndexStore:
 
     def symbols_in(self, path: str) -> list[SymbolRecord]:
         """Every symbol of one file, in line order (a fresh list; cached rows)."""
-        with self._lock:
+        with self._cache_lock:
             cached = self._symbols.get(path)
-            if cached is None:
-                rows = self._query(
-                    "SELECT f.path, s.name, s.kind, s.start_line, s.end_line, s.signature "
-                    "FROM symbols s JOIN files f ON f.id = s.file_id WHERE f.path=? "
-                    "ORDER BY s.start_line, s.name",
-                    (path,),
-                )
-                cached = self._symbols[path] = [SymbolRecord(*row) for row in rows]
-                if len(self._symbols) > 256:
-                    self._symbols.popitem(last=False)
-            return list(cached)
+            generation = self._generation
+        if cached is None:
+            rows = self._query(
+                "SELECT f.path, s.name, s.kind, s.start_line, s.end_line, s.signature "
+                "FROM symbols s JOIN files f ON f.id = s.file_id WHERE f.path=? "
+                "ORDER BY s.start_line, s.name",
+                (path,),
+            )
+            cached = [SymbolRecord(*row) for row in rows]
+            with self._cache_lock:
+                if generation == self._generation:  # no commit since the read began
+                    self._symbols[path] = cached
+                    if len(self._symbols) > 256:
+                        self._symbols.popitem(last=False)
+        return list(cached)
 
     def lines(self, path: str, start: int, end: int) -> list[str]:
         """Lines `start`..`end` (1-based, inclusive) of an indexed file, from its chunks."""
@@ -309,13 +383,26 @@ class IndexStore:
         return out
 
     def document_frequencies(self, terms: Iterable[str]) -> dict[str, int]:
-        """How many chunks hold each term (terms absent from the index are left out)."""
+        """How many chunks hold each term (terms absent from the index are left out).
+
+        Cached per term: the words near the cursor repeat from one keystroke to the next.
+        A count may lag a few one-file updates behind; it only ranks words by rarity.
+        """
         wanted = list(dict.fromkeys(terms))
-        if not wanted:
-            return {}
-        marks = ",".join("?" * len(wanted))
-        rows = self._query(f"SELECT term, doc FROM chunks_vocab WHERE term IN ({marks})", wanted)
-        return dict(rows)
+        with self._cache_lock:
+            found = {t: self._frequencies[t] for t in wanted if t in self._frequencies}
+        missing = [t for t in wanted if t not in found]
+        for start in range(0, len(missing), 500):  # SQLite's variable limit
+            part = missing[start : start + 500]
+            marks = ",".join("?" * len(part))
+            rows = self._query(f"SELECT term, doc FROM chunks_vocab WHERE term IN ({marks})", part)
+            fresh = dict(rows)
+            found.update(fresh)
+            with self._cache_lock:
+                if len(self._frequencies) > 50_000:
+                    self._frequencies.clear()
+                self._frequencies.update(fresh)
+        return {t: found[t] for t in wanted if t in found}
 
     def search(self, terms: Iterable[str], limit: int) -> list[ChunkRecord]:
         """BM25 over chunks: the best `limit` for the rarest of `terms` (any of them).
@@ -338,10 +425,14 @@ class IndexStore:
         if not chosen:
             return []
         match = " OR ".join(f'"{w}"' for w in chosen)
+        # Rank rowids first, then join the few winners: joining every hit to its text
+        # before sorting costs twice as much.
         rows = self._query(
-            "SELECT f.path, c.start_line, c.end_line, c.text, -bm25(chunks_fts) FROM chunks_fts "
-            "JOIN chunks c ON c.id = chunks_fts.rowid JOIN files f ON f.id = c.file_id "
-            "WHERE chunks_fts MATCH ? ORDER BY bm25(chunks_fts) LIMIT ?",
+            "SELECT f.path, c.start_line, c.end_line, c.text, -hit.score FROM "
+            "(SELECT rowid AS id, bm25(chunks_fts) AS score FROM chunks_fts "
+            "WHERE chunks_fts MATCH ? ORDER BY score, id LIMIT ?) AS hit "
+            "JOIN chunks c ON c.id = hit.id JOIN files f ON f.id = c.file_id "
+            "ORDER BY hit.score, hit.id",
             (match, limit),
         )
         return [ChunkRecord(*row) for row in rows]

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from context.index import files as files_module
+from context.index import index as index_module
 from context.index.chunking import blob_hash, index_terms, split_chunks
 from context.index.index import RepositoryIndex, database_path
 from context.index.tags import extract_symbols
@@ -198,17 +200,20 @@ def test_bad_input_files(repo, settings):
     assert "notes.txt" in index.paths() and index.search(["distance"], 5)
 
 
-def test_file_deleted_while_indexing(repo, settings):
+def test_file_deleted_while_indexing(repo, settings, monkeypatch):
     for i in range(5):
         write(repo, f"later/m{i}.py", f"def func_{i}():\n    pass\n")
     index = RepositoryIndex(repo, settings)
-    victim = repo / "pkg" / "geometry.py"  # sorted after "later/"
+    victim = repo / "pkg" / "geometry.py"
+    listed = files_module.discover_files
 
-    def progress(done: int, total: int, path: str) -> None:
-        if victim.exists():
-            victim.unlink()
+    def discover_then_delete(root, settings):  # listed and stat'ed, gone when read
+        found = listed(root, settings)
+        victim.unlink()
+        return found
 
-    stats = index.build(progress)
+    monkeypatch.setattr(files_module, "discover_files", discover_then_delete)
+    stats = index.build()
     assert "pkg/geometry.py" not in index.paths()
     assert stats.skipped["missing"] == 1
     assert names(index, "func_4") == [("later/m4.py", 1)]
@@ -242,6 +247,88 @@ def test_cancel_stops_after_a_batch(repo, settings):
     index.build(cancel=cancel)
     assert 0 < index.file_count() < 202
     assert index.build().files == 202
+
+
+def test_git_blob_ids_spare_reading_files_git_knows_unchanged(repo, settings, monkeypatch):
+    write(repo, "pkg/app.py", "def edited():\n    pass\n")  # modified, not committed
+    write(repo, "pkg/extra.py", "def untracked():\n    pass\n")
+    found = files_module.discover_files(repo, settings)
+    assert found.blobs == {"pkg/geometry.py": blob_hash(GEOMETRY.encode())}  # git's own id
+    index = RepositoryIndex(repo, settings)
+    assert index.build().parsed == 3
+    for path in ("pkg/geometry.py", "pkg/app.py", "pkg/extra.py"):
+        os.utime(repo / path, ns=(5_000_000_000, 5_000_000_000))  # a checkout, a touch
+    git(repo, "status", "--porcelain")  # git refreshes its index: stat changed, content not
+    opened: list[str] = []
+    real_open = builtins.open
+
+    def spy(file, *args, **kwargs):
+        opened.append(str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", spy)
+    stats = index.build()
+    monkeypatch.undo()
+    assert (stats.parsed, stats.touched) == (0, 3)
+    # Only the files git cannot vouch for (modified, untracked) were read to compare hashes.
+    assert sorted(Path(p).name for p in opened if p.endswith(".py")) == ["app.py", "extra.py"]
+    assert index.known()["pkg/geometry.py"][1] == 5_000_000_000  # the new stat is kept
+    assert index.build().touched == 0
+
+
+def test_changed_deleted_and_committed_files_between_builds(repo, settings):
+    index = RepositoryIndex(repo, settings)
+    index.build()
+    write(repo, "pkg/geometry.py", GEOMETRY.replace("distance_between", "gap_between"))
+    git(repo, "commit", "-qam", "rename a function")
+    write(repo, "pkg/fresh.py", "def fresh():\n    pass\n")
+    (repo / "pkg/app.py").unlink()
+    stats = index.build()
+    assert (stats.parsed, stats.removed) == (2, 1)
+    assert names(index, "gap_between") == [("pkg/geometry.py", 13)]
+    assert names(index, "distance_between") == [] and names(index, "run") == []
+    assert index.search(["gap_between"], 3)[0].path == "pkg/geometry.py"
+    assert index.search(["distance_between"], 3) == []
+
+
+class Crash(BaseException):
+    """A build killed mid-way (not an Exception: nothing may swallow it)."""
+
+
+def test_crash_mid_build_leaves_a_usable_index(repo, settings, monkeypatch):
+    for i in range(3 * index_module.BATCH_FILES):
+        write(repo, f"many/m{i:03}.py", f"def crash_fn_{i}():\n    return {i}\n")
+    real_parse = index_module.parse_file
+    calls = itertools.count()
+
+    def parse_then_crash(*args, **kwargs):
+        if next(calls) == 2 * index_module.BATCH_FILES:
+            raise Crash
+        return real_parse(*args, **kwargs)
+
+    monkeypatch.setattr(index_module, "parse_file", parse_then_crash)
+    with pytest.raises(Crash):
+        RepositoryIndex(repo, settings).build(threads=2)
+    monkeypatch.undo()
+    index = RepositoryIndex(repo, settings)  # a new process opening what the crash left
+    kept = index.file_count()
+    assert index_module.BATCH_FILES <= kept < 3 * index_module.BATCH_FILES + 2
+    orphans = index._query(
+        "SELECT COUNT(*) FROM chunks WHERE file_id NOT IN (SELECT id FROM files)"
+    )[0][0]
+    bare = index._query("SELECT COUNT(*) FROM files WHERE id NOT IN (SELECT file_id FROM chunks)")
+    assert orphans == 0 and bare[0][0] == 0
+    index._conn.execute("INSERT INTO chunks_fts(chunks_fts) VALUES('integrity-check')")
+    assert names(index, "crash_fn_0") == [("many/m000.py", 1)]
+    stats = index.build()
+    assert stats.parsed == 3 * index_module.BATCH_FILES + 2 - kept
+    assert index.file_count() == 3 * index_module.BATCH_FILES + 2
+
+
+def test_build_holds_off_while_a_completion_waits(repo, settings):
+    asked = itertools.count()
+    stats = RepositoryIndex(repo, settings).build(pause=lambda: next(asked) < 4)
+    assert stats.parsed == 2 and stats.phases["paused"] > 0
 
 
 def test_lines_and_search_read_back_the_file(repo, settings):
