@@ -5,7 +5,8 @@ cached prompt plus `KEYSTROKE_GENERATED` generated tokens must take at most
 `model.keystrokeBudgetMs` (500 ms by default). Cove measures the rates itself (a fixed
 ~200-token prompt, then two keystroke-sized rounds: a few seconds) and caches them per
 machine (CPU, core count, llama.cpp build, threads, GPU layers) and per model file, in
-the user cache; a change of either measures again. Presets are tried from the largest
+the user cache; a change of either measures again, and so does a quiet start after a
+measurement taken while other work kept the cores busy (load average >= cores). Presets are tried from the largest
 down; the smallest installed one is taken without measuring, so a machine with only the
 embedded model, or a test run pinned to it, never measures anything.
 """
@@ -54,6 +55,13 @@ class Rates:
     cold_prefill_tps: float = 0.0  # tokens/s of the fresh ~200-token prompt (first use)
     seconds: float = 0.0  # how long measuring took, loading included
     error: str = ""  # set when the model could not be measured (counts as too slow)
+    load: float = 0.0  # the 1-minute load average when measuring started
+    cpus: int = 0  # cores then
+
+    @property
+    def busy(self) -> bool:
+        """Measured while other work kept the cores busy: provisional, measured again later."""
+        return self.cpus > 0 and self.load >= self.cpus
 
     def keystroke_ms(self) -> float:
         """Estimated milliseconds of a warm keystroke (the budget's unit)."""
@@ -67,9 +75,10 @@ class Rates:
         """`prefill 143 tok/s, generation 24 tok/s → keystroke ≈ 670 ms`."""
         if self.error:
             return f"not measurable ({self.error})"
+        busy = f" (machine busy: load {self.load:.1f} on {self.cpus} cores)" if self.busy else ""
         return (
             f"prefill {self.prefill_tps:.0f} tok/s, generation {self.generate_tps:.1f} tok/s "
-            f"-> keystroke ~{self.keystroke_ms():.0f} ms"
+            f"-> keystroke ~{self.keystroke_ms():.0f} ms{busy}"
         )
 
 
@@ -246,6 +255,7 @@ _OPEN = StopPolicy(multiline=True, max_lines=1000)  # no stop rule cuts the time
 def measure_backend(backend: Generator) -> Rates:
     """Rates of a loaded backend: one fresh prompt, then two keystroke rounds (best of two)."""
     started = time.perf_counter()
+    load = machine_load()
 
     def run(prompt: str, max_tokens: int) -> GenerationResult:
         request = GenerationRequest(
@@ -269,7 +279,17 @@ def measure_backend(backend: Generator) -> Rates:
         generate_tps=round(generate, 2),
         cold_prefill_tps=round(cold_tps, 1),
         seconds=round(time.perf_counter() - started, 2),
+        load=round(load, 2),
+        cpus=os.cpu_count() or 0,
     )
+
+
+def machine_load() -> float:
+    """The 1-minute load average (0.0 where the system has none)."""
+    try:
+        return os.getloadavg()[0]
+    except (OSError, AttributeError):
+        return 0.0
 
 
 # -- choosing ----------------------------------------------------------------------------------
@@ -322,11 +342,14 @@ def pick_auto(
             identity.update(machine())
         key = file_identity(Path(), preset.sha256)
         cached = cache.get(identity, key)
-        if cached is not None:
+        if cached is not None and not (cached.busy and machine_load() < cached.cpus):
             return cached, False
         log.warning(
-            "measuring %s once on this machine (a few seconds; cached in %s)",
+            "measuring %s %s (a few seconds; cached in %s)",
             preset.name,
+            "again: the last measurement was on a busy machine"
+            if cached
+            else "once on this machine",
             cache.path,
         )
         try:

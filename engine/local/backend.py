@@ -30,6 +30,7 @@ from engine.local.auto import (
     choose_model,
     file_identity,
     machine_identity,
+    machine_load,
     measure_backend,
 )
 from engine.local.model_store import ModelInfo
@@ -76,7 +77,7 @@ class ModelWorker:
         self._pool.shutdown(wait=wait, cancel_futures=True)
 
 
-BLANKS = (b" ", b"\t")
+BLANKS = (b"\t", b" ")  # in byte order
 
 
 def common_prefix_length(cached: np.ndarray, tokens: list[int]) -> int:
@@ -135,7 +136,7 @@ class LocalBackend:
         self.load_ms = (time.perf_counter() - started) * 1000
         self._vocab = self.llm._model.vocab
         self.template: FimTemplate = self._detect_template()
-        if self.template.order == "none":
+        if not self.template.has_fim:
             log.warning(
                 "%s has no fill-in-the-middle tokens: completions continue the prefix only "
                 "(the text after the cursor is not shown to the model).",
@@ -277,11 +278,13 @@ class LocalBackend:
         shorter = [
             t for k in range(1, len(pending)) for t in self._vocab_by_text.get(pending[:k], [])
         ]
-        longer = ids[low:high]
-        if exact:
-            n = len(pending)
-            longer = longer[[texts[k][n : n + 1] not in BLANKS for k in range(low, high)]]
-        return np.concatenate([longer, np.array(shorter, dtype=np.int64)])
+        spans, start = [], low
+        for blank in BLANKS if exact else ():  # sorted: pending+"\t"... then pending+" "...
+            cut = bisect.bisect_left(texts, pending + blank, low, high)
+            spans.append(ids[start:cut])
+            start = bisect.bisect_left(texts, pending + blank + b"\xff", cut, high)
+        spans.append(ids[start:high])
+        return np.concatenate([*spans, np.array(shorter, dtype=np.int64)])
 
     def _blank_tokens(self) -> np.ndarray:
         """Ids whose text starts with a space or a tab (none may follow held indentation)."""
@@ -508,7 +511,7 @@ def measured_rates(backend: LocalBackend, cache: RateCache | None = None) -> tup
     preset = find_preset(backend.model_info.preset) if backend.model_info else None
     model = file_identity(backend.model_path, preset.sha256 if preset else "")
     cached = cache.get(machine, model)
-    if cached is not None:
+    if cached is not None and not (cached.busy and machine_load() < cached.cpus):
         return cached, False
     log.warning("measuring %s once on this machine (a few seconds)", backend.model_path.name)
     rates = measure_backend(backend)

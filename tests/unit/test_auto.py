@@ -244,3 +244,24 @@ def test_measure_backend_reads_rates_from_the_generations():
     assert rates.generate_tps == pytest.approx(20)
     assert len(fake.requests) == 3 and fake.requests[1].stop.multiline  # nothing cuts it short
     assert rates.keystroke_ms() == pytest.approx(1000 * (25 / 100 + 12 / 20))
+
+
+def test_a_busy_measurement_is_provisional(fakes, tmp_path: Path, monkeypatch):
+    site, small, large = fakes
+    install_large(site)
+    busy = Rates(prefill_tps=5, generate_tps=1, load=6.5, cpus=2)
+    assert busy.busy and "machine busy: load 6.5 on 2 cores" in busy.describe()
+    cache = RateCache(tmp_path / "rates.json")
+    cache.put(MACHINE, {"sha256": large.sha256}, busy)
+    meter = Meter(FAST)
+
+    def pick():
+        return pick_auto(
+            500, machine=lambda: MACHINE, measure=meter, cache=cache, presets=[small, large]
+        )
+
+    monkeypatch.setattr(auto, "machine_load", lambda: 5.0)  # still busy: keep what we have
+    assert pick().preset == "fake-small" and meter.paths == []
+    monkeypatch.setattr(auto, "machine_load", lambda: 0.3)  # quiet now: measure again
+    assert pick().preset == "fake-large" and len(meter.paths) == 1
+    assert pick().preset == "fake-large" and len(meter.paths) == 1  # and keep that
