@@ -62,6 +62,13 @@ class CompletionSession:
             if self._in_flight.get(uri) is entry:
                 del self._in_flight[uri]
 
+    def busy(self) -> bool:
+        """True while a completion is being prepared or generated: background work (an
+        index build) holds off until it is answered.
+        """
+        with self._lock:
+            return bool(self._in_flight)
+
     def cancel_document(self, uri: str, *, speculative_only: bool = False) -> None:
         """Stop the document's request in flight (e.g. the user typed over a speculation)."""
         with self._lock:

@@ -17,7 +17,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +38,7 @@ CREATE TABLE IF NOT EXISTS files(
 CREATE TABLE IF NOT EXISTS symbols(
     id INTEGER PRIMARY KEY, file_id INTEGER NOT NULL, name TEXT NOT NULL, kind TEXT NOT NULL,
     start_line INTEGER NOT NULL, end_line INTEGER NOT NULL, signature TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS symbols_name ON symbols(name);
+CREATE INDEX IF NOT EXISTS symbols_lookup ON symbols(name, file_id, start_line);
 CREATE INDEX IF NOT EXISTS symbols_file ON symbols(file_id);
 CREATE TABLE IF NOT EXISTS chunks(
     id INTEGER PRIMARY KEY, file_id INTEGER NOT NULL, start_line INTEGER NOT NULL,
@@ -332,16 +332,18 @@ class IndexStore:
         for start in range(0, len(wanted), 500):  # SQLite's variable limit
             part = wanted[start : start + 500]
             marks = ",".join("?" * len(part))
+            # Rank by the covering index first and read whole rows for the winners only:
+            # a name like `__init__` has a thousand definitions in a large repository.
             rows = self._query(
-                "SELECT f.path, s.name, s.kind, s.start_line, s.end_line, s.signature FROM symbols s "
-                f"JOIN files f ON f.id = s.file_id WHERE s.name IN ({marks}) ORDER BY s.name, f.path, s.start_line",
-                part,
+                "SELECT f.path, s.name, s.kind, s.start_line, s.end_line, s.signature FROM "
+                "(SELECT s.id AS id, ROW_NUMBER() OVER "
+                "(PARTITION BY s.name ORDER BY f.path, s.start_line) AS n FROM symbols s "
+                f"JOIN files f ON f.id = s.file_id WHERE s.name IN ({marks})) AS ranked "
+                "JOIN symbols s ON s.id = ranked.id JOIN files f ON f.id = s.file_id "
+                "WHERE ranked.n <= ? ORDER BY s.name, f.path, s.start_line",
+                [*part, per_name],
             )
-            seen: Counter = Counter()
-            for row in rows:
-                seen[row[1]] += 1
-                if seen[row[1]] <= per_name:
-                    out.append(SymbolRecord(*row))
+            out += [SymbolRecord(*row) for row in rows]
         return out
 
     def symbol_names(self) -> set[str]:

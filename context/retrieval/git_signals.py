@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@", re.MULTILINE)
+HEAD_TTL_S = 2.0  # a new commit reaches the co-change history this late at most
 BULK_COMMIT_FILES = 40  # a commit touching more files says little about which belong together
 
 
@@ -69,6 +70,7 @@ class GitSignals:
         self._diff: tuple[float, dict[str, list[tuple[int, int]]]] = (0.0, {})
         self._refreshing = False
         self._log: tuple[str, list[list[str]]] = ("", [])
+        self._head_read: tuple[float, str] | None = None  # (when, HEAD's id)
 
     def _open(self) -> git.Repo | None:
         if not self._opened:
@@ -82,11 +84,19 @@ class GitSignals:
         return self._repo
 
     def _head(self) -> str:
+        """HEAD's commit id, re-read at most every HEAD_TTL_S: resolving it is a round trip
+        to git's `cat-file`, and `cochanged` asks on every keystroke.
+        """
+        now = time.monotonic()
+        if self._head_read and now - self._head_read[0] < HEAD_TTL_S:
+            return self._head_read[1]
         repo = self._open()
         try:
-            return repo.head.commit.hexsha if repo is not None else ""
+            head = repo.head.commit.hexsha if repo is not None else ""
         except Exception:  # an empty repository has no HEAD commit
-            return ""
+            head = ""
+        self._head_read = (now, head)
+        return head
 
     def _read_diff(self) -> dict[str, list[tuple[int, int]]]:
         with self._git_lock:

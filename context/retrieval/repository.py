@@ -113,10 +113,13 @@ class RepositoryContext:
         self,
         progress: Callable[[int, int, str], None] | None = None,
         cancel: threading.Event | None = None,
+        pause: Callable[[], bool] | None = None,
     ) -> BuildStats:
-        """Index the repository (incremental: unchanged files are not read)."""
+        """Index the repository (incremental: unchanged files are not read); while
+        `pause()` is true (a completion waits) the build holds off.
+        """
         try:
-            stats = self.index.build(progress, cancel)
+            stats = self.index.build(progress, cancel, pause)
         finally:
             with self._table_lock:
                 self._generation += 1

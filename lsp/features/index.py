@@ -27,6 +27,12 @@ def context_wanted(ls) -> bool:
     return ls.settings.context.enabled and ls.settings.budget.context_tokens > 0
 
 
+def completion_waiting(ls) -> bool:
+    """True while the session has a completion in flight (index work waits for it)."""
+    session = ls.session
+    return session is not None and session.busy()
+
+
 @dataclass
 class Indexing:
     """The index builds of one attached context: a stop signal and the builds running."""
@@ -91,7 +97,11 @@ async def index_with_progress(
             loop.call_soon_threadsafe(progress.report, path, percent)
 
     try:
-        stats = await loop.run_in_executor(None, lambda: repo.build(report, cancel))
+        # On a thread, and yielding to completions: a build's parsing would otherwise take
+        # a core and the GIL from the request being answered.
+        stats = await loop.run_in_executor(
+            None, lambda: repo.build(report, cancel, pause=lambda: completion_waiting(ls))
+        )
         message = f"{stats.files} files, {stats.parsed} parsed in {stats.seconds:.1f} s"
     except Exception as error:  # the index stays consistent; completions go on without it
         log.exception("indexing %s failed", repo.root)
