@@ -16,10 +16,12 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 import numpy as np
+import numpy.typing as npt
 
 if TYPE_CHECKING:
     from llama_cpp.llama_types import ChatCompletionRequestMessage, CreateChatCompletionResponse
@@ -45,7 +47,7 @@ log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
-def _quiet_stderr():
+def _quiet_stderr() -> Iterator[None]:
     """Silence llama.cpp's C-level logging to fd 2 while loading (stdout stays untouched)."""
     try:
         saved = os.dup(2)
@@ -62,13 +64,19 @@ def _quiet_stderr():
         os.close(saved)
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
 class ModelWorker:
     """A single thread that runs every call touching the llama.cpp context, in order."""
 
     def __init__(self, name: str = "cove-model") -> None:
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
 
-    def submit(self, fn, *args, **kwargs) -> concurrent.futures.Future:
+    def submit(
+        self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs
+    ) -> concurrent.futures.Future[R]:
         """Queue `fn(*args, **kwargs)` on the model thread."""
         return self._pool.submit(fn, *args, **kwargs)
 
@@ -383,7 +391,10 @@ class LocalBackend:
             deadline = queued + deadline_ms / 1000
             eos = self.llm.token_eos()
 
-            def force_stop(_ids, scores):  # cancel/deadline: end the reply, keep what was said
+            def force_stop(
+                _ids: npt.NDArray[np.intc], scores: npt.NDArray[np.single]
+            ) -> npt.NDArray[np.single]:
+                # cancel/deadline: end the reply, keep what was said
                 if cancel.is_set() or time.perf_counter() > deadline:
                     scores[:] = -np.inf
                     scores[eos] = 0.0
