@@ -82,7 +82,7 @@ def load_language(language: str) -> Any | None:
 
 @functools.cache
 def tags_query(language: str) -> Any | None:
-    """The compiled tags query of `language` (shared; queries are immutable), or None."""
+    """The compiled tags query of `language`, its definition patterns only (shared), or None."""
     grammar, compiled = GRAMMARS.get(language), load_language(language)
     if grammar is None or compiled is None:
         return None
@@ -93,7 +93,17 @@ def tags_query(language: str) -> Any | None:
             source = (QUERY_DIR / grammar.tags).read_text(encoding="utf-8")
         else:
             source = getattr(importlib.import_module(grammar.module), grammar.tags)
-        return Query(compiled, source)
+        query = Query(compiled, source)
+        # Symbols need the definitions only: the reference patterns (calls, ...) would
+        # match five times as often, each match a Python object the index throws away.
+        encoded = source.encode("utf-8")
+        for pattern in range(query.pattern_count):
+            text = encoded[
+                query.start_byte_for_pattern(pattern) : query.end_byte_for_pattern(pattern)
+            ]
+            if b"@definition." not in text:
+                query.disable_pattern(pattern)
+        return query
     except Exception as error:  # a broken query costs that language its symbols only
         log.warning("no tree-sitter tags for %s: %s", language, error)
         return None
