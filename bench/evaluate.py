@@ -234,10 +234,11 @@ def summarize(items: list[dict], use_context: bool) -> dict:
 class IndexTimings:
     """What building and using one repository's index cost, on a throwaway index."""
 
-    build: BuildStats  # cold build
+    build: BuildStats  # cold build (parsing on `parse_threads()` workers)
     rebuild: BuildStats  # again, nothing changed
     update_ms: list[float]  # one changed file re-indexed, per file
     context_ms: list[float]  # context chunks for a cursor mid-file, per file
+    serial: BuildStats | None = None  # a cold build on one worker thread, for the ratio
 
 
 def index_timings(
@@ -246,9 +247,14 @@ def index_timings(
     files: int = 40,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> IndexTimings:
-    """Cold build, unchanged rebuild, then for up to `files` Python files a one-file update
-    and a context build, on a throwaway index (not the user's).
+    """Cold build (on one thread, then on the default workers), unchanged rebuild, then for
+    up to `files` Python files a one-file update and a context build, on throwaway indexes
+    (not the user's).
     """
+    with tempfile.TemporaryDirectory(prefix="cove-index-") as folder:
+        one = RepositoryContext.open(repo_root, ContextSettings(index_dir=folder))
+        serial = one.index.build(threads=1)
+        one.close()
     with tempfile.TemporaryDirectory(prefix="cove-index-") as folder:
         repo = RepositoryContext.open(
             repo_root, ContextSettings(index_dir=folder), tokenizer=tokenizer
@@ -266,4 +272,6 @@ def index_timings(
             repo.provider(text, str(path), window, 256)
             contexts.append((time.perf_counter() - started) * 1000)
         repo.close()
-    return IndexTimings(build=build, rebuild=rebuild, update_ms=updates, context_ms=contexts)
+    return IndexTimings(
+        build=build, rebuild=rebuild, update_ms=updates, context_ms=contexts, serial=serial
+    )
