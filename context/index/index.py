@@ -9,8 +9,8 @@ unchanged is not parsed, so a second build of an unchanged repository parses not
 
 A build reads and parses on worker threads (tree-sitter and file reads release the GIL;
 two threads use both cores of a small machine) a bounded distance ahead of the writer,
-which commits a batch of files per transaction: a crash or cancel loses one batch at
-most, and the next build picks up where this one stopped. Whenever `pause()` says a
+which commits a batch of files per transaction: a crash loses one batch at most, and
+the next build picks up where this one stopped. Whenever `pause()` says a
 completion is waiting, the build holds off between files.
 """
 
@@ -36,7 +36,8 @@ from context.settings import ContextSettings
 
 log = logging.getLogger(__name__)
 
-BATCH_FILES = 128  # files written per transaction: what a crash or a cancel may lose
+BATCH_FILES = 64  # files in the first transaction of a build; each next one doubles...
+MAX_BATCH_FILES = 512  # ...up to this: what a crash may lose
 LOOKAHEAD_FILES = 256  # files read and parsed ahead of the writer
 PAUSE_POLL_S = 0.02
 PAUSE_MAX_S = 5.0  # a completion that never ends must not stop the index for good
@@ -125,8 +126,9 @@ class RepositoryIndex(IndexStore):
         """Bring the index up to date with the files on disk; unchanged files cost a stat.
 
         `progress(done, total, path)` is called for every file; setting `cancel` stops
-        after the current batch (what was written stays consistent); while `pause()` is
-        true (a completion waits) no file is read or written, up to PAUSE_MAX_S at a time.
+        after the current file (what was parsed is written; the index stays consistent);
+        while `pause()` is true (a completion waits) no file is read or written, up to
+        PAUSE_MAX_S at a time.
         """
         started = time.perf_counter()
         threads = threads or parse_threads()
@@ -189,7 +191,10 @@ class RepositoryIndex(IndexStore):
         parsed: list[ParsedFile] = []
         items = iter(todo)
         window: deque[Future[_Outcome]] = deque()
-        with ThreadPoolExecutor(threads, thread_name_prefix="cove-index") as pool:
+        pool = ThreadPoolExecutor(threads, thread_name_prefix="cove-index")
+        # Small first (the index is soon of use), then larger: fewer, larger FTS segments.
+        batch = BATCH_FILES
+        try:
 
             def fill() -> None:
                 for entry, old in itertools.islice(items, LOOKAHEAD_FILES - len(window)):
@@ -203,13 +208,14 @@ class RepositoryIndex(IndexStore):
                 self._take(outcome, parsed, touched, removed, stats)
                 if progress is not None:
                     progress(done, total, outcome.path)
-                if len(parsed) >= BATCH_FILES or len(touched) + len(removed) >= 20 * BATCH_FILES:
+                if cancel is not None and cancel.is_set():
+                    break  # what was parsed is written below; the rest waits for the next build
+                if len(parsed) >= batch or len(touched) + len(removed) >= 20 * BATCH_FILES:
                     self._commit(parsed, touched, removed, pause, cancel, clocks)
                     parsed, touched, removed = [], [], []
-                    if cancel is not None and cancel.is_set():
-                        for future in window:
-                            future.cancel()
-                        break
+                    batch = min(2 * batch, MAX_BATCH_FILES)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
         self._commit(parsed, touched, removed, pause, cancel, clocks)
         stats.files = self.file_count()
         stats.phases = clocks.total()
