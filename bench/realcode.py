@@ -276,7 +276,9 @@ def summarize(items, pipelines: tuple[str, ...], context_indentation: str = "hol
                 stats["p_naive"], stats["wins_naive"], stats["losses_naive"] = paired_p(
                     rows, name, "naive"
                 )
-            other = no_context if name.startswith("ctx-") else ("cove" if name != "cove" else "")
+            other = (
+                no_context if name.startswith("ctx-") else ("cove" if name == "cove-hold" else "")
+            )
             if other and other in pipelines:
                 stats["p_nocontext"], stats["wins_nocontext"], stats["losses_nocontext"] = paired_p(
                     rows, name, other
