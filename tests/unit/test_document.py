@@ -151,3 +151,47 @@ def test_random_edits_keep_the_tree_equal_to_a_fresh_parse(seed):
         source = _apply(source, (line, column), (end_line, end_column), text)
         if step % 3 == 0 or step == 59:  # several edits between re-parses, too
             _check(doc, source)
+
+
+def _utf16(text: str) -> int:
+    return sum(2 if ord(c) > 0xFFFF else 1 for c in text)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_server_changes_match_pygls_text_document(seed):
+    """The server's didChange (UTF-16 positions) keeps the Document equal to pygls' text."""
+    from lsprotocol import types
+    from pygls.workspace import TextDocument
+
+    from lsp.server import _apply_changes
+
+    rng = random.Random(seed)
+    source = "a😀b = 'ä'\r\n" * 3 if seed % 2 else "def f(x):\n    return '😀' + x\n"
+    ours = Document("file:///t.py", source, path="/t.py")
+    theirs = TextDocument("file:///t.py", source)
+    for version in range(2, 40):
+        lines = ours.lines
+        line = rng.randrange(len(lines))
+        end_line = min(line + rng.choice([0, 0, 1]), len(lines) - 1)
+        cut = rng.randrange(len(lines[line]) + 1)
+        end_cut = rng.randrange(len(lines[end_line]) + 1)
+        if (end_line, end_cut) < (line, cut):
+            end_line, end_cut = line, cut
+        change = types.TextDocumentContentChangePartial(
+            range=types.Range(
+                start=types.Position(line=line, character=_utf16(lines[line][:cut])),
+                end=types.Position(line=end_line, character=_utf16(lines[end_line][:end_cut])),
+            ),
+            text="".join(rng.choice(["x", "😀", "\n", "é", " "]) for _ in range(rng.randrange(3))),
+        )
+        params = types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(
+                uri="file:///t.py", version=version
+            ),
+            content_changes=[change],
+        )
+        _apply_changes(ours, params, "utf-16")
+        theirs.apply_change(change)
+        assert ours.source == theirs.source
+        assert ours.version == version
+    _check(ours, ours.source)
