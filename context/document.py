@@ -121,6 +121,7 @@ class Document:
         self._starts = [0]  # byte offset of each line in the normalized text, a valid prefix
         self._tree: Any | None = None  # the last parse, `tree.edit`ed for each change since
         self._fresh = False  # whether `_tree` is a parse of the current version
+        self._data: bytes | None = None  # the normalized text in UTF-8, kept with the tree
         self._snapshot: Snapshot | None = None
 
     def _syntax_wanted(self) -> bool:
@@ -177,7 +178,7 @@ class Document:
         if self._tree is not None and self._syntax_wanted():
             self._edit_tree(self._tree, first, sl, head, el, ec, tail, new_lines)
         else:
-            self._tree, self._fresh = None, False
+            self._tree, self._fresh, self._data = None, False, None
         self._lines = lines[:first] + new_lines + lines[el + 1 :]
         self._ends = ends[:first] + new_ends + ends[el + 1 :]
         del self._starts[first + 1 :]  # lines up to `first` start where they did
@@ -200,12 +201,15 @@ class Document:
         old_end_column = utf8_len(lines[el][:ec])
         old_end_byte = self._line_start(el) + old_end_column
         last_column = utf8_len(new_lines[-1]) - utf8_len(tail)
-        new_bytes = sum(map(utf8_len, new_lines)) + len(new_lines) - 1 - utf8_len(tail)
+        region = "\n".join(new_lines).encode("utf-8", "surrogatepass")
+        inserted = region[head_bytes : len(region) - utf8_len(tail)]
+        if self._data is not None:  # spliced, not re-joined and re-encoded at the next parse
+            self._data = self._data[:start_byte] + inserted + self._data[old_end_byte:]
         tree = old.copy()  # a snapshot may be reading the old tree on another thread
         tree.edit(
             start_byte=start_byte,
             old_end_byte=old_end_byte,
-            new_end_byte=self._line_start(first) + new_bytes,
+            new_end_byte=start_byte + len(inserted),
             start_point=(first, head_bytes),
             old_end_point=(el, old_end_column),
             new_end_point=(first + len(new_lines) - 1, last_column),
@@ -250,11 +254,12 @@ class Document:
                 return None
             if self._fresh:
                 return self._tree
-            old, lines, snapshot = self._tree, self._lines, self._snapshot
+            old, data, lines = self._tree, self._data, self._lines
         # Outside the lock: the loop may apply the next change meanwhile (to a copy of `old`).
-        text = snapshot.text if snapshot is not None else "\n".join(lines)
-        tree = parse(text, self.language, old)
+        if data is None or old is None:
+            data = "\n".join(lines).encode("utf-8", "surrogatepass")
+        tree = parse(data, self.language, old)
         with self._lock:
             if revision == self._revision and self._tree is old:
-                self._tree, self._fresh = tree, True
+                self._tree, self._fresh, self._data = tree, True, data
         return tree
