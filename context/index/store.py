@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import logging
+import operator
 import os
 import sqlite3
 import threading
@@ -102,6 +104,8 @@ class IndexStore:
         self._generation = 0  # bumped after each commit: a read spanning one is not cached
         self._symbols: OrderedDict[str, list[SymbolRecord]] = OrderedDict()
         self._frequencies: dict[str, int] = {}
+        self._paths: dict[int, str] | None = None  # id → path, until a file comes or goes
+        self._layout = 0  # bumped when a file is added or removed
         self._small_writes = 0
 
     # -- database lifecycle -------------------------------------------------------------
@@ -180,9 +184,10 @@ class IndexStore:
             found.update(rows)
         return found
 
-    def _store(self, parsed: list[ParsedFile]) -> None:
+    def _store(self, parsed: list[ParsedFile]) -> int:
         """Every row of a batch of files (inside a transaction): ids are ours, so each table
         takes one `executemany`, and the FTS rows come from memory, not read back.
+        Returns how many of the files are new to the index.
         """
         conn = self._conn
         ids = self._file_ids([item.path for item in parsed])
@@ -228,6 +233,7 @@ class IndexStore:
         conn.executemany(
             "INSERT INTO chunks_fts(rowid, text) VALUES(?,?)", [(c[0], c[4]) for c in chunks]
         )
+        return len(new)
 
     def _delete_rows(self, file_id: int) -> None:
         conn = self._conn
@@ -265,8 +271,7 @@ class IndexStore:
             began = time.thread_time()
             self._conn.execute("BEGIN IMMEDIATE")
             try:
-                if parsed:
-                    self._store(parsed)
+                added = self._store(parsed) if parsed else 0
                 self._conn.executemany(
                     "UPDATE files SET mtime_ns=?, size=? WHERE path=?",
                     [(m, s, p) for p, m, s in touched],
@@ -282,12 +287,19 @@ class IndexStore:
                 clock["write"] = clock.get("write", 0.0) + written - began
                 clock["commit"] = clock.get("commit", 0.0) + time.thread_time() - written
             if parsed or removed:
-                self._changed([item.path for item in parsed] + list(removed))
+                self._changed(
+                    [item.path for item in parsed] + list(removed), bool(added or removed)
+                )
 
-    def _changed(self, paths: list[str] | None) -> None:
-        """After a commit: drop what the caches hold of `paths` (None: everything)."""
+    def _changed(self, paths: list[str] | None, layout: bool = True) -> None:
+        """After a commit: drop what the caches hold of `paths` (None: everything);
+        `layout`: files were added or removed.
+        """
         with self._cache_lock:
             self._generation += 1
+            if layout or paths is None:
+                self._layout += 1
+                self._paths = None
             if paths is None or len(paths) > 64:
                 self._symbols.clear()
             else:
@@ -325,26 +337,45 @@ class IndexStore:
         """Every indexed path, sorted."""
         return [r[0] for r in self._query("SELECT path FROM files ORDER BY path")]
 
+    def _paths_by_id(self) -> dict[int, str]:
+        """File id → path, re-read after a file was added or removed."""
+        with self._cache_lock:
+            cached, layout = self._paths, self._layout
+        if cached is not None:
+            return cached
+        table = dict(self._query("SELECT id, path FROM files"))
+        with self._cache_lock:
+            if layout == self._layout:
+                self._paths = table
+        return table
+
     def definitions(self, names: Iterable[str], per_name: int = 4) -> list[SymbolRecord]:
         """Symbols named any of `names` (at most `per_name` each), by path and line."""
         wanted = sorted(set(names))
-        out: list[SymbolRecord] = []
+        paths = self._paths_by_id()
+        chosen: list[int] = []
         for start in range(0, len(wanted), 500):  # SQLite's variable limit
             part = wanted[start : start + 500]
-            marks = ",".join("?" * len(part))
-            # Rank by the covering index first and read whole rows for the winners only:
-            # a name like `__init__` has a thousand definitions in a large repository.
+            # Ranked from the covering index, whole rows read for the winners only: a name
+            # like `__init__` has a thousand definitions in a large repository.
             rows = self._query(
-                "SELECT f.path, s.name, s.kind, s.start_line, s.end_line, s.signature FROM "
-                "(SELECT s.id AS id, ROW_NUMBER() OVER "
-                "(PARTITION BY s.name ORDER BY f.path, s.start_line) AS n FROM symbols s "
-                f"JOIN files f ON f.id = s.file_id WHERE s.name IN ({marks})) AS ranked "
-                "JOIN symbols s ON s.id = ranked.id JOIN files f ON f.id = s.file_id "
-                "WHERE ranked.n <= ? ORDER BY s.name, f.path, s.start_line",
-                [*part, per_name],
+                "SELECT name, file_id, start_line, id FROM symbols "
+                f"WHERE name IN ({','.join('?' * len(part))})",
+                part,
+            )
+            rows.sort(key=lambda r: (r[0], paths.get(r[1], ""), r[2]))
+            for _, group in itertools.groupby(rows, key=operator.itemgetter(0)):
+                chosen += [row[3] for row in itertools.islice(group, per_name)]
+        out: list[SymbolRecord] = []
+        for start in range(0, len(chosen), 500):
+            ids = chosen[start : start + 500]
+            rows = self._query(
+                "SELECT f.path, s.name, s.kind, s.start_line, s.end_line, s.signature FROM symbols s "
+                f"JOIN files f ON f.id = s.file_id WHERE s.id IN ({','.join('?' * len(ids))})",
+                ids,
             )
             out += [SymbolRecord(*row) for row in rows]
-        return out
+        return sorted(out, key=lambda r: (r.name, r.path, r.start_line))
 
     def symbol_names(self) -> set[str]:
         """Every distinct symbol name in the index."""
