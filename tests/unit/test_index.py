@@ -7,6 +7,7 @@ import itertools
 import logging
 import os
 import threading
+import types
 from pathlib import Path
 
 import pytest
@@ -326,9 +327,19 @@ def test_crash_mid_build_leaves_a_usable_index(repo, settings, monkeypatch):
 
 
 def test_build_holds_off_while_a_completion_waits(repo, settings):
-    asked = itertools.count()
-    stats = RepositoryIndex(repo, settings).build(pause=lambda: next(asked) < 4)
+    from lsp.features.index import completion_waiting
+
+    class Session:  # busy for its first four answers, as while a completion is answered
+        asked = itertools.count()
+
+        def busy(self) -> bool:
+            return next(self.asked) < 4
+
+    server = types.SimpleNamespace(session=Session())
+    index = RepositoryIndex(repo, settings)
+    stats = index.build(pause=lambda: completion_waiting(server))
     assert stats.parsed == 2 and stats.phases["paused"] > 0
+    assert not completion_waiting(types.SimpleNamespace(session=None))
 
 
 def test_lines_and_search_read_back_the_file(repo, settings):
