@@ -54,6 +54,7 @@ class RealCodeOptions:
     # same first line either way, so "never" only saves generating the lines after it.
     multiline: str = "never"
     minutes: float = 0.0  # stop starting positions after this long (0: no limit)
+    context_every: int = 1  # context pipelines on every k-th position only (model time)
     repos: Path | None = None
     only: tuple[str, ...] = ()  # repository names to run (empty: all)
 
@@ -194,6 +195,8 @@ def run_realcode(
             key = f"{where}/{name}"
             if key in ledger.items:
                 continue
+            if name.startswith("ctx-") and (done - 1) % max(1, options.context_every):
+                continue  # this position is measured without context only
             if name == "cove-hold" and pos.kind == "api" and f"{where}/cove" in ledger.items:
                 # The cursor follows code: both settings render the same prompt and heal.
                 same = {k: v for k, v in ledger.items[f"{where}/cove"].items() if k != "key"}
@@ -216,7 +219,19 @@ def run_realcode(
             progress(done, len(plan), "repos")
     for _, repo in repos:
         repo.close()
-    return summarize(ledger.items.values(), options.pipelines, options.context_indentation)
+    return report_tables(ledger.items.values(), options)
+
+
+def report_tables(items, options: RealCodeOptions) -> dict:
+    """The summary of every asked pipeline (positions that all measured) and, when context
+    ran on a subset only, of the pipelines without context on every position.
+    """
+    items = list(items)
+    summary = summarize(items, options.pipelines, options.context_indentation)
+    plain = tuple(p for p in options.pipelines if not p.startswith("ctx-"))
+    if plain != options.pipelines:
+        summary["without_context"] = summarize(items, plain, options.context_indentation)
+    return summary
 
 
 def _plan_key(options: RealCodeOptions, specs) -> str:
@@ -327,7 +342,13 @@ def write_report(summary: dict, out: Path, command: str) -> Path:
     """realcode.md and realcode.json in `out`."""
     (out / "realcode.json").write_text(json.dumps(summary, indent=1))
     path = out / "realcode.md"
-    path.write_text(markdown(summary, command))
+    text = markdown(summary, command)
+    if "without_context" in summary:
+        text += (
+            "\n## Without context, every position\n\n"
+            + markdown(summary["without_context"], command).split("\n\n", 2)[2]
+        )
+    path.write_text(text)
     return path
 
 
