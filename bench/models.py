@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -33,7 +34,7 @@ def _rss_mb(field: str) -> float:
     return 0.0
 
 
-def measure_one(name: str, threads: int = 0) -> dict:
+def measure_one(name: str, threads: int = 0, keystrokes: int = KEYSTROKES) -> dict:
     """Load `name`, measure its rates, then a cold suggestion and warm keystrokes."""
     from context.completion import CompletionService
     from engine.local.auto import measure_backend
@@ -55,7 +56,7 @@ def measure_one(name: str, threads: int = 0) -> dict:
 
     try:
         cold = complete("")
-        keys = [complete(target[indent : indent + n]) for n in range(1, KEYSTROKES + 1)]
+        keys = [complete(target[indent : indent + n]) for n in range(1, keystrokes + 1)]
         rates = measure_backend(backend)  # after the run: the file's pages are warm, as in use
     finally:
         backend.close()
@@ -80,6 +81,7 @@ def measure_one(name: str, threads: int = 0) -> dict:
             "keystroke_estimate_ms": round(rates.keystroke_ms()),
         },
         "peak_rss_mb": round(_rss_mb("VmHWM")),
+        "load": round(os.getloadavg()[0], 2),
         "typed": f"{path.name}:{line_no + 1}",
     }
 
@@ -89,12 +91,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.models", description=__doc__)
     parser.add_argument("--model", action="append", help="a preset name or GGUF path (repeat)")
     parser.add_argument("--threads", type=int, default=0, help="model.threads (0: the default)")
+    parser.add_argument("--keystrokes", type=int, default=KEYSTROKES, help="characters typed")
     parser.add_argument("--out", default="bench-report", help="folder for models.json")
     parser.add_argument("--resume", action="store_true", help="skip models already in models.json")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        print(json.dumps(measure_one(args.child, args.threads)))
+        print(json.dumps(measure_one(args.child, args.threads, args.keystrokes)))
         return 0
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -105,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         if key in results:
             continue
         command = [sys.executable, "-m", "bench.models", "--child", name]
-        command += ["--threads", str(args.threads)]
+        command += ["--threads", str(args.threads), "--keystrokes", str(args.keystrokes)]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
         if done.returncode != 0:
             print(f"cove: {name} failed: {done.stderr.strip().splitlines()[-1:]}", file=sys.stderr)

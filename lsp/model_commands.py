@@ -140,7 +140,10 @@ def doctor_local(settings: ModelSettings) -> int:
             template += " (no FIM tokens in this GGUF: the text after the cursor is not used)"
         print(f"template:  {template}")
         print(f"context:   {facts['context_size']} tokens, loaded in {facts['load_ms']} ms")
-        print(f"threads:   {facts.get('threads')}")
+        print(
+            f"threads:   {facts.get('threads')} generating, {facts.get('batch_threads')} "
+            "evaluating prompts"
+        )
         print(f"gpu:       {_gpu_line(facts)}")
         for note in backend.runtime.notes if backend.runtime else ():
             print(f"note:      {note}")

@@ -111,6 +111,7 @@ class LocalBackend:
         batch_size: int = 64,
         gpu_layers: int = 0,
         verbose: bool = False,
+        batch_threads: int = 0,
     ) -> None:
         import llama_cpp
 
@@ -120,6 +121,7 @@ class LocalBackend:
         self.gpu_layers = gpu_layers
         self.worker = ModelWorker()
         threads = threads or os.cpu_count() or 2
+        batch_threads = batch_threads or os.cpu_count() or 2  # prompt evaluation: every core
         started = time.perf_counter()
         try:
             # verbose=True on purpose: with verbose=False llama-cpp-python points fd 1
@@ -131,6 +133,7 @@ class LocalBackend:
                     n_ctx=context_size,
                     n_batch=max(512, self.batch_size),
                     n_threads=threads,
+                    n_threads_batch=batch_threads,
                     n_gpu_layers=gpu_layers,
                     verbose=True,
                 )
@@ -430,7 +433,8 @@ class LocalBackend:
             .strip(),
             "preset": self.model_info.preset if self.model_info else "",
             "reason": self.model_info.reason if self.model_info else "",
-            "threads": self.llm.n_threads if hasattr(self.llm, "n_threads") else None,
+            "threads": getattr(self.llm, "n_threads", None),
+            "batch_threads": getattr(self.llm, "n_threads_batch", None),
             "gpu_backend": bool(self._llama_cpp.llama_supports_gpu_offload()),
             "gpu_layers": self.gpu_layers,
             "layers": self._layer_count(),
