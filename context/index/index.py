@@ -188,10 +188,18 @@ class RepositoryIndex(IndexStore):
         total, done = len(discovery.files), len(discovery.files) - len(todo)
         if progress is not None and done:
             progress(done, total, "")
+        self._run(todo, touched, removed, stats, (progress, done, total), pause, cancel, clocks)
+        stats.files = self.file_count()
+        stats.phases = clocks.total()
+        return stats
+
+    def _run(self, todo, touched, removed, stats, counting, pause, cancel, clocks) -> None:
+        """Parse `todo` on worker threads, up to LOOKAHEAD_FILES ahead; write in batches."""
+        progress, done, total = counting
         parsed: list[ParsedFile] = []
         items = iter(todo)
         window: deque[Future[_Outcome]] = deque()
-        pool = ThreadPoolExecutor(threads, thread_name_prefix="cove-index")
+        pool = ThreadPoolExecutor(stats.threads, thread_name_prefix="cove-index")
         # Small first (the index is soon of use), then larger: fewer, larger FTS segments.
         batch = BATCH_FILES
         try:
@@ -217,9 +225,6 @@ class RepositoryIndex(IndexStore):
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
         self._commit(parsed, touched, removed, pause, cancel, clocks)
-        stats.files = self.file_count()
-        stats.phases = clocks.total()
-        return stats
 
     def _take(self, outcome: _Outcome, parsed, touched, removed, stats: BuildStats) -> None:
         """Queue one worker's outcome for the next write, and count it."""
