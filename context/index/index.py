@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 
 BATCH_FILES = 64  # files in the first transaction of a build; each next one doubles...
 MAX_BATCH_FILES = 512  # ...up to this: what a crash may lose
-LOOKAHEAD_FILES = 256  # files read and parsed ahead of the writer
+LOOKAHEAD_FILES = 128  # files read and parsed ahead of the writer
+BATCH_BYTES = 32 << 20  # a batch is written at this much text, whatever its file count
 PAUSE_POLL_S = 0.02
 PAUSE_MAX_S = 5.0  # a completion that never ends must not stop the index for good
 Progress = Callable[[int, int, str], None]
@@ -201,7 +202,7 @@ class RepositoryIndex(IndexStore):
         window: deque[Future[_Outcome]] = deque()
         pool = ThreadPoolExecutor(stats.threads, thread_name_prefix="cove-index")
         # Small first (the index is soon of use), then larger: fewer, larger FTS segments.
-        batch = BATCH_FILES
+        batch, pending_bytes = BATCH_FILES, 0
         try:
 
             def fill() -> None:
@@ -214,13 +215,18 @@ class RepositoryIndex(IndexStore):
                 fill()
                 done += 1
                 self._take(outcome, parsed, touched, removed, stats)
+                pending_bytes += outcome.parsed.size if outcome.parsed is not None else 0
                 if progress is not None:
                     progress(done, total, outcome.path)
                 if cancel is not None and cancel.is_set():
                     break  # what was parsed is written below; the rest waits for the next build
-                if len(parsed) >= batch or len(touched) + len(removed) >= 20 * BATCH_FILES:
+                if (
+                    len(parsed) >= batch
+                    or pending_bytes >= BATCH_BYTES
+                    or len(touched) + len(removed) >= 20 * BATCH_FILES
+                ):
                     self._commit(parsed, touched, removed, pause, cancel, clocks)
-                    parsed, touched, removed = [], [], []
+                    parsed, touched, removed, pending_bytes = [], [], [], 0
                     batch = min(2 * batch, MAX_BATCH_FILES)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
