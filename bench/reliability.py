@@ -2,7 +2,8 @@
 
 Runs the seeded storm of tests/lsp/fuzz.py on N seeds (a fresh `cove serve` per seed, no
 model) and prints cases run and failures found; `--final-completion` also switches each
-server to the real model after its storm (needs the model: run under the lock). The
+server to the real model after its storm, `--with-model` runs the storm itself on the real
+model (both need the model: run under the lock). The
 figures feed the reliability section of the bench report (`run_reliability`).
 """
 
@@ -24,6 +25,7 @@ def run_reliability(
     *,
     large_mb: float = 5,
     final_completion: bool = False,
+    with_model: bool = False,
     log=print,
 ) -> dict:
     """Fuzz `seeds` seeds from `first`; the totals and every failure found."""
@@ -31,7 +33,9 @@ def run_reliability(
     failures: list[str] = []
     started = time.monotonic()
     for seed in range(first, first + seeds):
-        report = run_fuzz(seed, cases, large_mb=large_mb, final_completion=final_completion)
+        report = run_fuzz(
+            seed, cases, large_mb=large_mb, final_completion=final_completion, with_model=with_model
+        )
         totals["seeds"] += 1
         for key in ("cases", "requests", "answered", "documents"):
             totals[key] += getattr(report, key)
@@ -53,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cases", type=int, default=2000, help="messages per seed")
     parser.add_argument("--large-mb", type=float, default=5, help="the one large change, MB")
     parser.add_argument("--final-completion", action="store_true", help="then the real model")
+    parser.add_argument("--with-model", action="store_true", help="the storm on the real model")
     parser.add_argument("--json", type=Path, help="write the totals and failures here")
     args = parser.parse_args(argv)
     result = run_reliability(
@@ -61,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         args.cases,
         large_mb=args.large_mb,
         final_completion=args.final_completion,
+        with_model=args.with_model,
     )
     print(
         f"fuzz: {result['seeds']} seeds, {result['cases']} cases, {result['requests']} requests, "

@@ -77,30 +77,11 @@ class CoveProtocol(LanguageServerProtocol):
         if not is_usable_id(msg_id):
             log.warning("dropped a request whose id cannot be answered: %.200r", msg_id)
             return
-        if message.get("jsonrpc") != self.VERSION or not isinstance(method, str):
-            self._answer_error(
-                msg_id, types.ErrorCodes.InvalidRequest, "not a JSON-RPC 2.0 request"
-            )
-            return
-        if self._shutdown:
-            self._answer_error(
-                msg_id, types.ErrorCodes.InvalidRequest, f"{method}: the server is shutting down"
-            )
-            return
-        if method == types.INITIALIZE and self._workspace is not None:
-            # A second initialize would replace the workspace and lose every open buffer.
-            self._answer_error(
-                msg_id, types.ErrorCodes.InvalidRequest, "initialize may only be sent once"
-            )
+        refusal = self._refusal(message)
+        if refusal is not None:
+            self._answer_error(msg_id, types.ErrorCodes.InvalidRequest, refusal)
             return
         message_type = self.get_message_type(method)
-        if message_type is not None and "id" not in attrs.fields_dict(message_type):
-            self._answer_error(
-                msg_id,
-                types.ErrorCodes.InvalidRequest,
-                f"{method} is a notification, not a request",
-            )
-            return
         if message_type is None and "params" not in message:  # params may be omitted
             message = {**message, "params": None}
         try:
@@ -113,6 +94,21 @@ class CoveProtocol(LanguageServerProtocol):
             )
             return
         super().handle_message(request)
+
+    def _refusal(self, message: dict[str, Any]) -> str | None:
+        """Why a request is invalid whatever its params (answered -32600), or None."""
+        method = message.get("method")
+        if message.get("jsonrpc") != self.VERSION or not isinstance(method, str):
+            return "not a JSON-RPC 2.0 request"
+        if self._shutdown:
+            return f"{method}: the server is shutting down"
+        if method == types.INITIALIZE and self._workspace is not None:
+            # A second initialize would replace the workspace and lose every open buffer.
+            return "initialize may only be sent once"
+        message_type = self.get_message_type(method)
+        if message_type is not None and "id" not in attrs.fields_dict(message_type):
+            return f"{method} is a notification, not a request"
+        return None
 
     def _take_notification(self, message: dict[str, Any]) -> None:
         method = message.get("method")

@@ -49,6 +49,10 @@ REAL_MODEL = {
     "generation": {"deadlineMs": 120000, "maxTokens": 64},
     "features": {"disabledLanguages": [], "logLevel": "info", "debounceMs": 0},
 }
+STORM_MODEL = {  # the real model, with short completions, for a storm on it
+    **REAL_MODEL,
+    "generation": {"deadlineMs": 3000, "maxTokens": 16},
+}
 __all__ = ["NO_MODEL", "SERVE", "Report", "run_fuzz"]
 
 
@@ -71,6 +75,7 @@ class Fuzzer(StormCases):
         self.rng = random.Random(seed)
         self.report = Report(seed)
         self.large_mb = large_mb
+        self.options: dict = NO_MODEL  # initializationOptions
         self.client = WireClient(command or SERVE)
         self.view = ClientView("utf-16")
         self.next_id = 10_000
@@ -207,7 +212,7 @@ class Fuzzer(StormCases):
         params: dict[str, Any] = {
             "processId": None,
             "rootUri": None,
-            "initializationOptions": NO_MODEL,
+            "initializationOptions": self.options,
             "capabilities": {
                 "window": {"workDoneProgress": True},
                 "general": {"positionEncodings": encodings},
@@ -276,10 +281,13 @@ class Fuzzer(StormCases):
         """Switch the running server to the real model; a completion must come back."""
         self.notify("workspace/didChangeConfiguration", {"settings": REAL_MODEL})
         deadline = time.monotonic() + 300
-        state = ""
-        while time.monotonic() < deadline and state not in ("ready", "error"):
+        state, status = "", {}
+        while time.monotonic() < deadline and state != "ready":
             status = self.call("workspace/executeCommand", {"command": "cove.status"})
-            state = (status.get("result") or {}).get("state", "")
+            result = status.get("result") or {}
+            state = result.get("state", "")
+            if state == "error" and "nonexistent" not in result.get("message", ""):
+                break  # the real model failed (not the storm's missing path)
             time.sleep(0.2)
         if state != "ready":
             self.fail(f"the model did not load after the storm: {status}")
@@ -332,16 +340,21 @@ def run_fuzz(
     cases: int = 600,
     *,
     final_completion: bool = False,
+    with_model: bool = False,
     large_mb: float = 5,
     command: list[str] | None = None,
     trace: list[str] | None = None,
 ) -> Report:
     """One seeded run: start, storm, compare documents, (real completion), shutdown.
 
-    `trace`, when given, receives every message sent (cut at 500 characters).
+    `with_model` runs the storm on the real model (completions generate, cancels stop real
+    work; run it under the lock); `trace`, when given, receives every message sent (cut at
+    500 characters).
     """
     fuzzer = Fuzzer(seed, command, large_mb)
     fuzzer.trace = trace
+    if with_model:
+        fuzzer.options = STORM_MODEL
     try:
         fuzzer.start()
         if not fuzzer.report.failures:
