@@ -85,6 +85,7 @@ class _Clocks:
         self._local = threading.local()
         self._all: list[dict[str, float]] = []
         self._lock = threading.Lock()
+        self.unpaused_until = 0.0  # perf_counter time: `pause()` is not asked before it
 
     def mine(self) -> dict[str, float]:
         clock = getattr(self._local, "clock", None)
@@ -253,12 +254,15 @@ class RepositoryIndex(IndexStore):
             self.write(parsed, touched, removed, clocks.mine())
 
     def _hold(self, pause: Pause | None, cancel: threading.Event | None, clocks: _Clocks) -> None:
-        """Wait while `pause()` says a completion is waiting (at most PAUSE_MAX_S)."""
-        if pause is None or not pause():
+        """Wait while `pause()` says a completion is waiting: at most PAUSE_MAX_S, and then
+        not again for as long (a completion that never ends halves the build's pace, no more).
+        """
+        if pause is None or time.perf_counter() < clocks.unpaused_until or not pause():
             return
         began = time.perf_counter()
         while pause() and not (cancel is not None and cancel.is_set()):
             if time.perf_counter() - began >= PAUSE_MAX_S:
+                clocks.unpaused_until = time.perf_counter() + PAUSE_MAX_S
                 break
             time.sleep(PAUSE_POLL_S)
         clocks.add("paused", time.perf_counter() - began)

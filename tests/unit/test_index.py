@@ -342,6 +342,14 @@ def test_build_holds_off_while_a_completion_waits(repo, settings):
     assert not completion_waiting(types.SimpleNamespace(session=None))
 
 
+def test_a_completion_that_never_ends_slows_a_build_but_does_not_stop_it(
+    repo, settings, monkeypatch
+):
+    monkeypatch.setattr(index_module, "PAUSE_MAX_S", 0.05)
+    stats = RepositoryIndex(repo, settings).build(pause=lambda: True)
+    assert stats.parsed == 2 and stats.phases["paused"] >= 0.05
+
+
 def test_lines_and_search_read_back_the_file(repo, settings):
     index = RepositoryIndex(repo, settings)
     index.build()
