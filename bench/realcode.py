@@ -55,6 +55,7 @@ class RealCodeOptions:
     multiline: str = "never"
     minutes: float = 0.0  # stop starting positions after this long (0: no limit)
     context_every: int = 1  # context pipelines on every k-th position only (model time)
+    kinds: tuple[str, ...] = KINDS  # position kinds to measure
     repos: Path | None = None
     only: tuple[str, ...] = ()  # repository names to run (empty: all)
 
@@ -191,6 +192,8 @@ def run_realcode(
         where = f"real/{spec.label}/{pos.path}:{pos.line + 1}:{pos.column}/{pos.kind}"
         if options.minutes and time.perf_counter() - started > options.minutes * 60:
             break  # the next run resumes here
+        if pos.kind not in options.kinds:
+            continue
         for name, measure in pipelines[number].items():
             key = f"{where}/{name}"
             if key in ledger.items:
