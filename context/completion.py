@@ -161,6 +161,7 @@ class CompletionService:
             path=self.display_path(path) if self.display_path else path,
             repo_name=self.repo_name,
             chunks=tuple(chunks),
+            indentation=self.generation.indentation,
         )
         policy = multiline or self.generation.multiline
         syntax = self._syntax_multiline(document, line, character) if policy == "auto" else None
@@ -174,7 +175,7 @@ class CompletionService:
             prompt=render_prompt(
                 self.backend.template, fim, self.layout, self.generation.context_placement
             ),
-            heal=healed_tail(self.backend.template, fim, self.layout, self.generation.indentation),
+            heal=healed_tail(self.backend.template, fim, self.layout),
             fim=fim,
             max_tokens=max_tokens or self.generation.max_tokens,
             deadline_ms=self.generation.deadline_ms,

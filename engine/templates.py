@@ -199,13 +199,19 @@ def split_cursor_line(line_prefix: str, indentation: str = "model") -> tuple[str
 
     The tail is the line's last word with the blank or mark before it (` Fal`, `.ba`,
     `(`): in the finished line it belongs to a longer token, and a prompt that ends in
-    the middle of one makes the model treat the word as complete (`return Fal`). A line
-    of indentation only is left out whole; with `indentation` "model" the model writes
-    an indentation of its choice, with "hold" the user's indentation is the tail, healed
-    like a word (the backend forces exactly it, then no further blank).
+    the middle of one makes the model treat the word as complete (`return Fal`).
+
+    A line of indentation only: with `indentation` "model" it is left out whole and the
+    model writes an indentation of its choice; with "hold" the user's indentation stays and
+    only its last blank is the tail, healed like a word. That is how the tokenizer splits an
+    indented line (a newline, `"   "`, `" return"`: the last blank starts the first word's
+    token), and the backend then writes exactly that blank and no further one, so the
+    suggestion starts at the cursor.
     """
     if not line_prefix.strip():
-        return ("", line_prefix) if indentation == "hold" else ("", "")
+        if indentation == "hold":
+            return line_prefix[:-1], line_prefix[-1:]
+        return "", ""
     match = HEALED_TAIL.search(line_prefix)
     start = match.start() if match else len(line_prefix)
     return line_prefix[:start], line_prefix[start:]
@@ -224,18 +230,17 @@ def middle_seed(template: FimTemplate, fim: FimInput, layout: str = "stable") ->
     if template.has_fim and layout == "psm":
         return ""
     newline = "\n" if template.has_fim and fim.prefix.endswith("\n") else ""
-    return newline + (fim.line_prefix if fim.healed else split_cursor_line(fim.line_prefix)[0])
+    kept = split_cursor_line(fim.line_prefix, fim.indentation)[0]
+    return newline + (fim.line_prefix if fim.healed else kept)
 
 
-def healed_tail(
-    template: FimTemplate, fim: FimInput, layout: str = "stable", indentation: str = "model"
-) -> str:
+def healed_tail(template: FimTemplate, fim: FimInput, layout: str = "stable") -> str:
     """The text the generation must start with: the cursor line's tail `middle_seed` left out
-    (with `indentation` "hold", the indentation of a line of indentation only).
+    (with `fim.indentation` "hold", the last blank of a line of indentation only).
     """
     if (template.has_fim and layout == "psm") or fim.healed:
         return ""
-    return split_cursor_line(fim.line_prefix, indentation)[1]
+    return split_cursor_line(fim.line_prefix, fim.indentation)[1]
 
 
 def continued_line(template: FimTemplate, fim: FimInput, layout: str = "stable") -> str:

@@ -47,6 +47,9 @@ class FimInput:
     repo_name: str = ""
     chunks: tuple[ContextChunk, ...] = ()
     healed: bool = False  # `line_prefix` already lacks its healed tail (a parsed prompt)
+    # A line of indentation only: "model" leaves it out for the model to choose, "hold" keeps
+    # it and heals its last blank (`engine.templates.split_cursor_line`).
+    indentation: str = "model"
 
 
 @dataclass(frozen=True, kw_only=True)

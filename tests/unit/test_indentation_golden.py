@@ -22,12 +22,18 @@ def previous_line(prefix: str) -> str:
 
 @pytest.mark.parametrize("case", CASES["case"], ids=lambda case: case["name"])
 def test_indentation_only_line(case):
-    fim = FimInput(prefix=case["prefix"], line_prefix=case["line_prefix"], suffix=case["suffix"])
-    heal = healed_tail(QWEN, fim, indentation=case["indentation"])
+    fim = FimInput(
+        prefix=case["prefix"],
+        line_prefix=case["line_prefix"],
+        suffix=case["suffix"],
+        indentation=case["indentation"],
+    )
+    heal = healed_tail(QWEN, fim)
     assert heal == case["heal"]
-    # Either way the prompt ends with the newline and leaves the whole line to the model:
-    # holding the indentation changes what decoding must write, not the prompt (KV cache).
-    assert middle_seed(QWEN, fim) == ("\n" if fim.prefix else "")
+    # The prompt ends with the newline and what is kept of the line: nothing ("model"), or
+    # the indentation but its last blank ("hold"), the way the tokenizer splits such a line.
+    kept = fim.line_prefix[:-1] if fim.indentation == "hold" else ""
+    assert middle_seed(QWEN, fim) == ("\n" if fim.prefix else "") + kept
     assert render_prompt(QWEN, fim).endswith("<|fim_middle|>" + middle_seed(QWEN, fim))
     model = case["model"]
     assert model.startswith(heal)  # what the healing backend guarantees

@@ -135,14 +135,19 @@ def test_prefix_only_continuation():
 
 
 def test_held_indentation_is_healed_like_a_word():
-    assert split_cursor_line("    ", "hold") == ("", "    ")
-    assert split_cursor_line("\t\t", "hold") == ("", "\t\t")
+    # The last blank is the tail: the tokenizer writes "\n", "   ", " return".
+    assert split_cursor_line("    ", "hold") == ("   ", " ")
+    assert split_cursor_line("\t\t", "hold") == ("\t", "\t")
     assert split_cursor_line("", "hold") == ("", "")
     assert split_cursor_line("    return Fal", "hold") == ("    return", " Fal")  # code: as before
-    fim = FimInput(prefix="def f():\n", line_prefix="        ", suffix="\n")
-    assert healed_tail(QWEN, fim) == "" and healed_tail(QWEN, fim, indentation="hold") == "        "
-    assert healed_tail(QWEN, fim, "psm", "hold") == ""  # the classic prompt holds the line
-    assert continued_line(QWEN, fim) == ""  # the suggestion starts at the cursor either way
+    free = FimInput(prefix="def f():\n", line_prefix="        ", suffix="\n")
+    held = FimInput(prefix="def f():\n", line_prefix="        ", suffix="\n", indentation="hold")
+    assert healed_tail(QWEN, free) == "" and middle_seed(QWEN, free) == "\n"
+    assert healed_tail(QWEN, held) == " " and middle_seed(QWEN, held) == "\n       "
+    assert render_prompt(QWEN, held).endswith("<|fim_middle|>\n       ")
+    assert healed_tail(QWEN, held, "psm") == ""  # the classic prompt holds the line
+    # The model's text continues the kept indentation: the suggestion starts at the cursor.
+    assert continued_line(QWEN, held) + " return 1" == "        return 1"
 
 
 CHUNK = ContextChunk(path="pkg/util.py", text="def helper():\n    return 1\n")
