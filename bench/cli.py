@@ -381,6 +381,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--minutes", type=float, default=0.0, help="stop starting positions after this long"
     )
     real.add_argument("--only", default="", help="comma-separated repository names to run")
+    real.add_argument(
+        "--context-every", type=int, default=1, help="context pipelines on every k-th position"
+    )
+    real.add_argument(
+        "--kinds", default="line,api,control", help="comma-separated position kinds to measure"
+    )
     return parser
 
 
@@ -400,6 +406,8 @@ def _realcode_options(args):
         minutes=args.minutes,
         repos=Path(args.repos) if args.repos else None,
         only=tuple(n for n in args.only.split(",") if n),
+        context_every=args.context_every,
+        kinds=tuple(k for k in args.kinds.split(",") if k),
     )
 
 
