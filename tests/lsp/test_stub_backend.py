@@ -1,0 +1,82 @@
+"""The real server over the wire with a stub completion server as its backend (no model):
+debouncing answers a superseded request empty and calls the model once; shutdown + exit
+end the server with status 0.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from http.server import ThreadingHTTPServer
+
+import pytest
+
+from tests.remote_stub import Stub, StubHandler
+from tests.wire import WireClient
+
+SERVER = [sys.executable, "-m", "lsp.cli", "serve"]
+
+
+@pytest.fixture
+def stub_url():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), StubHandler)
+    server.daemon_threads = True
+    server.stub = Stub(pieces=("x = 1", "\n"))  # type: ignore[attr-defined]
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    ).start()
+    yield server.stub, f"http://127.0.0.1:{server.server_port}"  # type: ignore[attr-defined]
+    server.shutdown()
+    server.server_close()
+
+
+def send(client: WireClient, msg_id: int, method: str, params: dict) -> None:
+    body = {"jsonrpc": "2.0", "id": msg_id, "method": method, "params": params}
+    client.send_bytes(json.dumps(body).encode())
+
+
+def answers(client: WireClient, ids: set[int], timeout: float = 60) -> dict[int, dict]:
+    found: dict[int, dict] = {}
+    deadline = time.monotonic() + timeout
+    while len(found) < len(ids) and time.monotonic() < deadline:
+        message = client.inbox.get(timeout=deadline - time.monotonic())
+        if message.get("id") in ids and "method" not in message:
+            found[message["id"]] = message
+    return found
+
+
+def test_two_quick_requests_make_one_call_and_shutdown_exits_0(stub_url):
+    stub, url = stub_url
+    client = WireClient(SERVER)
+    try:
+        options = {"backend": {"type": "openai", "url": url}, "features": {"debounceMs": 5000}}
+        assert client.initialize(options)["status"]["state"] == "ready"
+        uri = "file:///tmp/cove-test/stub.py"
+        doc = {"uri": uri, "languageId": "python", "version": 1, "text": "def f():\n    \n"}
+        client.notify("textDocument/didOpen", {"textDocument": doc})
+        edit = {"start": {"line": 1, "character": 4}, "end": {"line": 1, "character": 4}}
+        client.notify(
+            "textDocument/didChange",
+            {
+                "textDocument": {"uri": uri, "version": 2},
+                "contentChanges": [{"range": edit, "text": "r"}],
+            },
+        )
+        params = {
+            "textDocument": {"uri": uri},
+            "position": {"line": 1, "character": 5},
+            "context": {"triggerKind": 2},  # automatic: debounced
+        }
+        send(client, 101, "textDocument/inlineCompletion", params)
+        time.sleep(0.3)  # without a debounce the first would be at the stub by now
+        send(client, 102, "textDocument/inlineCompletion", params)  # well within the wait
+        got = answers(client, {101, 102})
+        assert got[101]["result"]["items"] == []  # superseded: answered, empty
+        assert got[102]["result"]["items"][0]["insertText"] == "x = 1"
+        assert [path for path, _, _ in stub.requests].count("/v1/completions") == 1
+        assert client.close() == 0
+    finally:
+        if client.proc.poll() is None:
+            client.proc.kill()
