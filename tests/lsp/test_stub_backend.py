@@ -13,10 +13,12 @@ from http.server import ThreadingHTTPServer
 
 import pytest
 
+from tests.conftest import git
 from tests.remote_stub import Stub, StubHandler
 from tests.wire import WireClient
 
 SERVER = [sys.executable, "-m", "lsp.cli", "serve"]
+INVOKED = {"triggerKind": 1}
 
 
 @pytest.fixture
@@ -76,6 +78,49 @@ def test_two_quick_requests_make_one_call_and_shutdown_exits_0(stub_url):
         assert got[101]["result"]["items"] == []  # superseded: answered, empty
         assert got[102]["result"]["items"][0]["insertText"] == "x = 1"
         assert [path for path, _, _ in stub.requests].count("/v1/completions") == 1
+        assert client.close() == 0
+    finally:
+        if client.proc.poll() is None:
+            client.proc.kill()
+
+
+def test_a_commit_buffer_is_drafted_and_code_is_completed(stub_url, tmp_path):
+    stub, url = stub_url
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    (repo / "shapes.py").write_text("def square(x):\n    return x * x\n")
+    git(repo, "add", "-A")
+    client = WireClient(SERVER)
+    try:
+        options = {"backend": {"type": "openai", "url": url}}
+        assert client.initialize(options)["status"]["state"] == "ready"
+        buffer = repo / ".git" / "COMMIT_EDITMSG"
+        text = "\n# Please enter the commit message for your changes.\n"
+        buffer.write_text(text)
+        for uri, language, body in (
+            (buffer.as_uri(), "git-commit", text),
+            ((repo / "shapes.py").as_uri(), "python", "def cube(x):\n    return "),
+        ):
+            doc = {"uri": uri, "languageId": language, "version": 1, "text": body}
+            client.notify("textDocument/didOpen", {"textDocument": doc})
+        at_start = {"line": 0, "character": 0}
+        drafted = client.request(
+            "textDocument/inlineCompletion",
+            {"textDocument": {"uri": buffer.as_uri()}, "position": at_start, "context": INVOKED},
+        )["result"]["items"]
+        assert len(drafted) == 1 and drafted[0]["insertText"] and "command" not in drafted[0]
+        assert [path for path, _, _ in stub.requests] == ["/v1/chat/completions"]
+        code = client.request(
+            "textDocument/inlineCompletion",
+            {
+                "textDocument": {"uri": (repo / "shapes.py").as_uri()},
+                "position": {"line": 1, "character": 11},
+                "context": INVOKED,
+            },
+        )["result"]["items"]
+        assert code and code[0]["command"]["command"] == "cove.accepted"
+        assert [path for path, _, _ in stub.requests][-1] == "/v1/completions"
         assert client.close() == 0
     finally:
         if client.proc.poll() is None:
