@@ -125,3 +125,54 @@ def test_a_commit_buffer_is_drafted_and_code_is_completed(stub_url, tmp_path):
     finally:
         if client.proc.poll() is None:
             client.proc.kill()
+
+
+def indexed(client: WireClient, repo) -> list[str]:
+    return [line for line in client.log_lines() if line.startswith(f"index {repo}")]
+
+
+def test_a_backend_reload_with_context_serves_then_exits_0(stub_url, tmp_path):
+    stub, url = stub_url
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    (repo / "shapes.py").write_text("def square(x):\n    return x * x\n")
+    client = WireClient(SERVER)
+    try:
+        options = {"backend": {"type": "openai", "url": url}, "budget": {"contextTokens": 64}}
+        assert client.initialize(options, root=repo)["status"]["state"] == "ready"
+        reloaded = {**options, "backend": {**options["backend"], "model": "other-model"}}
+        client.notify("workspace/didChangeConfiguration", {"settings": reloaded})
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            status = client.request("workspace/executeCommand", {"command": "cove.status"})
+            if status["result"]["model"] == "other-model" and status["result"]["state"] == "ready":
+                break
+            time.sleep(0.1)
+        assert status["result"]["model"] == "other-model"
+        uri = (repo / "shapes.py").as_uri()
+        doc = {
+            "uri": uri,
+            "languageId": "python",
+            "version": 1,
+            "text": "def cube(x):\n    return ",
+        }
+        client.notify("textDocument/didOpen", {"textDocument": doc})
+        answer = client.request(
+            "textDocument/inlineCompletion",
+            {
+                "textDocument": {"uri": uri},
+                "position": {"line": 1, "character": 11},
+                "context": INVOKED,
+            },
+        )
+        assert "items" in answer["result"]
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(indexed(client, repo)) < 2:
+            client.request("workspace/executeCommand", {"command": "cove.status"})
+            time.sleep(0.1)
+        assert len(indexed(client, repo)) == 2, client.log_lines()  # once per loaded backend
+        assert client.close() == 0
+    finally:
+        if client.proc.poll() is None:
+            client.proc.kill()
