@@ -128,7 +128,15 @@ def test_a_commit_buffer_is_drafted_and_code_is_completed(stub_url, tmp_path):
 
 
 def indexed(client: WireClient, repo) -> list[str]:
-    return [line for line in client.log_lines() if line.startswith(f"index {repo}")]
+    """Index log lines so far. Read without `drain`, which would swallow a server request
+    (a progress token) that `request` must answer.
+    """
+    lines = [
+        n["params"]["message"]
+        for n in client.notifications
+        if n.get("method") == "window/logMessage"
+    ]
+    return [line for line in lines if line.startswith(f"index {repo}")]
 
 
 def test_a_backend_reload_with_context_serves_then_exits_0(stub_url, tmp_path):
@@ -171,7 +179,7 @@ def test_a_backend_reload_with_context_serves_then_exits_0(stub_url, tmp_path):
         while time.monotonic() < deadline and len(indexed(client, repo)) < 2:
             client.request("workspace/executeCommand", {"command": "cove.status"})
             time.sleep(0.1)
-        assert len(indexed(client, repo)) == 2, client.log_lines()  # once per loaded backend
+        assert len(indexed(client, repo)) == 2, client.notifications  # once per loaded backend
         assert client.close() == 0
     finally:
         if client.proc.poll() is None:
