@@ -6,12 +6,14 @@ token) gets none, and the work goes on all the same.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 
 from lsprotocol import types
 
 log = logging.getLogger(__name__)
+CREATE_TIMEOUT_S = 10.0
 
 
 def supports_progress(ls) -> bool:
@@ -37,7 +39,8 @@ class Progress:
             return cls(ls, None)
         token = f"cove-{name}-{uuid.uuid4().hex[:8]}"
         try:
-            await ls.work_done_progress.create_async(token)
+            # A client that never answers must not hold up the model load or the index.
+            await asyncio.wait_for(ls.work_done_progress.create_async(token), CREATE_TIMEOUT_S)
             ls.work_done_progress.begin(
                 token,
                 types.WorkDoneProgressBegin(title=title, message=message, percentage=percentage),

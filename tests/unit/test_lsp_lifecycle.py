@@ -209,3 +209,23 @@ def test_a_superseded_request_answers_empty_after_its_wait(calls):
     first, second = asyncio.run(run())
     assert first.items == [] and second.items == []
     assert calls == [("complete", uri)]  # two quick requests, one model call
+
+
+def test_progress_goes_without_a_token_when_the_client_never_answers(monkeypatch):
+    import lsp.progress
+
+    class Silent:  # announces progress support, never answers window/workDoneProgress/create
+        client_capabilities = types.ClientCapabilities(
+            window=types.WindowClientCapabilities(work_done_progress=True)
+        )
+
+        class work_done_progress:  # noqa: N801  (the pygls attribute it stands for)
+            @staticmethod
+            def create_async(token):
+                return asyncio.get_running_loop().create_future()
+
+    monkeypatch.setattr(lsp.progress, "CREATE_TIMEOUT_S", 0.05)
+    progress = asyncio.run(lsp.progress.Progress.begin(Silent(), "load", "Cove", "model"))
+    assert progress.token is None
+    progress.report("x", 10)  # no token: nothing is sent, nothing fails
+    progress.end("done")
