@@ -1,8 +1,10 @@
-"""Debounce, commit-buffer routing, reload and shutdown through the real server (real model)."""
+"""Commit-buffer routing, reload and shutdown through the real server (real model).
+
+Debouncing over the wire is tested with a stub backend (tests/lsp/test_stub_backend.py).
+"""
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import time
 from pathlib import Path
@@ -11,8 +13,8 @@ import pytest
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, client_capabilities
 
-from tests.conftest import git, is_circle_area
-from tests.lsp.test_server import PATIENT, SOURCE, inline, open_doc, type_text, wait_ready
+from tests.conftest import git
+from tests.lsp.test_server import PATIENT, inline, open_doc, wait_ready
 from tests.wire import WireClient
 
 pytestmark = pytest.mark.model
@@ -29,34 +31,6 @@ async def start(options: dict, spec: str = "visual-studio-code"):
     )
     assert (await wait_ready(client))["state"] == "ready"
     return client
-
-
-def model_calls(client, name: str) -> list[str]:
-    """The completion log lines of `name`: one per request that reached the session."""
-    return [
-        m.message for m in client.log_messages if f" {name}:" in m.message and "cache=" in m.message
-    ]
-
-
-async def test_two_quick_requests_make_one_model_call():
-    # A long ceiling: the first request is surely still waiting when the second comes.
-    client = await start({**PATIENT, "features": {"debounceMs": 3000}})
-    try:
-        uri = "file:///tmp/cove-test/debounce.py"
-        open_doc(client, text=SOURCE.replace("    return \n", "    retur\n"), uri=uri)
-        type_text(client, "n ", types.Position(line=5, character=9), version=2, uri=uri)
-        at = types.Position(line=5, character=11)
-        older = asyncio.ensure_future(inline(client, at, uri=uri))
-        await asyncio.sleep(0.1)
-        newer = await inline(client, at, uri=uri)
-        superseded = await older
-        assert superseded.items == []  # answered, empty
-        assert newer.items and is_circle_area(newer.items[0].insert_text)
-        await asyncio.sleep(0.2)
-        assert len(model_calls(client, "debounce.py")) == 1, model_calls(client, "debounce.py")
-        await client.shutdown_session()
-    finally:
-        await client.stop()
 
 
 def staged_repo(root: Path) -> Path:
