@@ -248,8 +248,9 @@ def apply_change(text: str, change: Any, encoding: str = "utf-16") -> str:
 
     Lines break at \n, \r\n and \r only. A range whose end comes before its start is
     swapped; a line past the last one means the end of the text; a character past the end
-    of its line means the end of that line (before its line break); a column inside a
-    character (half a surrogate pair, part of a UTF-8 sequence) means the end of it.
+    of its line means the end of that line (before its line break); half a surrogate pair
+    means the end of that character, part of a UTF-8 sequence its start (the rules
+    `lsp.convert.to_server_position` applies to the completion buffer).
     """
     if not isinstance(change, types.TextDocumentContentChangePartial):
         return change.text
@@ -283,9 +284,11 @@ def column_index(line: str, character: int, encoding: str = "utf-16") -> int:
     for index, char in enumerate(line):
         if units >= character:
             return index
-        units += (
-            len(char.encode("utf-8", "surrogatepass"))
-            if encoding == "utf-8"
-            else (2 if ord(char) > 0xFFFF else 1)
-        )
+        if encoding == "utf-8":
+            width = len(char.encode("utf-8", "surrogatepass"))
+            if units + width > character:  # inside the sequence: its start, as lsp.convert
+                return index
+        else:
+            width = 2 if ord(char) > 0xFFFF else 1
+        units += width
     return len(line)

@@ -13,8 +13,8 @@ storm costs no model time), sends a storm of messages, and checks the invariants
 The client's view follows LSP's rules for content changes (those of
 vscode-languageserver-textdocument): lines break at \n, \r\n and \r; a reversed range is
 swapped; a line past the end is the end of the text; a character past the end of a line is
-the end of that line; a column inside a character (half a surrogate pair, inside a UTF-8
-sequence) is the end of that character. A notification that breaks LSP's schema (a
+the end of that line; half a surrogate pair is the end of that character, a column inside a
+UTF-8 sequence its start. A notification that breaks LSP's schema (a
 negative line, `text: null`, a missing uri) changes nothing.
 
 `final_completion=True` then switches the running server to the real model and asks for a

@@ -383,3 +383,25 @@ def test_sync_notifications_that_break_the_schema_change_nothing(server, case):
             )
         assert document_text(server, uri) is None
     assert server.request("workspace/executeCommand", {"command": "cove.status"})["result"]
+
+
+def test_a_utf8_column_inside_a_character_means_the_same_in_both_views():
+    """Found by the fuzzer (seed 101): the completion buffer rounded such a column down to
+    the character's start, pygls' copy up to its end; now both take the start.
+    """
+    client = WireClient(SERVE)
+    try:
+        params = {
+            "processId": None,
+            "capabilities": {"general": {"positionEncodings": ["utf-8"]}},
+            "initializationOptions": NO_MODEL,
+        }
+        result = client.request("initialize", params, timeout=60)["result"]
+        assert result["capabilities"]["positionEncoding"] == "utf-8"
+        client.notify("initialized", {})
+        uri = "file:///tmp/cove-robust/utf8.py"
+        open_document(client, uri, "é😋x\n")
+        change(client, uri, edit((0, 3), (0, 3), "|"))  # é is bytes 0-1, 😋 bytes 2-5
+        assert document_text(client, uri) == "é|😋x\n"
+    finally:
+        stop_server(client)
