@@ -472,7 +472,11 @@ def main(argv: list[str] | None = None) -> int:
     from engine.types import CompletionError
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:  # everything after `bench` is the benchmarks' own command line
+        args = argparse.Namespace(verbose=0, log_file=None, func=cmd_bench, rest=argv[1:])
+    else:
+        args = parser.parse_args(argv)
     setup_logging(args.verbose, args.log_file)
     try:
         return args.func(args)
