@@ -62,13 +62,7 @@ class WireClient:
                 message = self.inbox.get(timeout=0.5)
             except queue.Empty:
                 continue
-            if "method" in message:
-                if "id" in message:  # the server asks something (progress create): say yes
-                    self.send_bytes(
-                        json.dumps({"jsonrpc": "2.0", "id": message["id"], "result": None}).encode()
-                    )
-                else:
-                    self.notifications.append(message)
+            if self._take(message):
                 continue
             if message.get("id") == msg_id:
                 return message
@@ -111,8 +105,19 @@ class WireClient:
                 message = self.inbox.get_nowait()
             except queue.Empty:
                 return
-            if "method" in message and "id" not in message:
-                self.notifications.append(message)
+            self._take(message)
+
+    def _take(self, message: dict) -> bool:
+        """Keep a notification, answer a server request (progress create: yes); False for a response."""
+        if "method" not in message:
+            return False
+        if "id" in message:
+            self.send_bytes(
+                json.dumps({"jsonrpc": "2.0", "id": message["id"], "result": None}).encode()
+            )
+        else:
+            self.notifications.append(message)
+        return True
 
     def close(self) -> int:
         """Shutdown + exit; the server's exit status."""
