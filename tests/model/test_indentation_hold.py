@@ -69,7 +69,9 @@ def test_held_and_free_indentation_share_the_prompt(backend):
     first = free.complete(source, "report.py", 5, 4, multiline="never")
     second = held.complete(source, "report.py", 5, 4, multiline="never")
     assert second.tokens.reused >= second.tokens.prompt - 2, (first, second)
-    assert second.text and not second.text[0].isspace(), second  # starts at the cursor
+    # Whatever the model writes starts at the cursor (it may also decide on nothing here:
+    # whether it writes code on this line is the other test's business).
+    assert not second.text[:1].isspace(), second
 
 
 def test_a_blank_heal_after_code_is_held_too(backend):
