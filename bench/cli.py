@@ -244,7 +244,7 @@ def _bench_realcode(report: Report, service, backend, options: BenchOptions, out
     real = options.realcode or RealCodeOptions(repos=options.repos)
     ledger = Ledger(out / "realcode-items.jsonl", resume=options.resume)
     summary = run_realcode(backend, service, ledger, real, progress_bar)
-    path = write_report(summary, out, command)
+    path = write_report(summary, out, command, items=list(ledger.items.values()))
     report.sections.append(
         f"Real-code evaluation: {summary['positions']} positions, see {path.name}."
     )

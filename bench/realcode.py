@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.evaluate import Position, edit_similarity
+from bench.gate import gate_tables, plot_gate
 from bench.positions import KINDS, interleave, repo_positions
 from bench.quality import Ledger, naive_generate
 from bench.stats import identifier_match, paired_p, summarize_group
@@ -96,6 +97,7 @@ def naive_item(backend, service: CompletionService, repo: RepositoryContext, pos
         "prompt_tokens": result.tokens.prompt,
         "new_tokens": result.tokens.new,
         "stop_reason": result.stop_reason,
+        "confidence": result.confidence.to_json() if result.confidence else None,
     }
 
 
@@ -119,6 +121,7 @@ def cove_item(service: CompletionService, repo: RepositoryContext, pos: Position
         "chunks": len(completion.chunks),
         "context_tokens": sum(c.tokens for c in completion.chunks),
         "context_ms": round(completion.timings.context_ms, 1),
+        "confidence": completion.confidence.to_json() if completion.confidence else None,
     }
 
 
@@ -303,7 +306,12 @@ def summarize(items, pipelines: tuple[str, ...], context_indentation: str = "hol
                 )
             entry[name] = stats
         table[f"{group[0]}/{group[1]}"] = entry
-    return {"positions": len(complete), "measured": len(by_position), "table": table}
+    return {
+        "positions": len(complete),
+        "measured": len(by_position),
+        "pipelines": list(pipelines),
+        "table": table,
+    }
 
 
 def markdown(summary: dict, command: str) -> str:
@@ -341,8 +349,10 @@ def markdown(summary: dict, command: str) -> str:
     )
 
 
-def write_report(summary: dict, out: Path, command: str) -> Path:
-    """realcode.md and realcode.json in `out`."""
+def write_report(summary: dict, out: Path, command: str, items=None) -> Path:
+    """realcode.md and realcode.json in `out` (with `items`, the ledger's rows: the
+    confidence gate's precision/coverage tables and gate.png).
+    """
     (out / "realcode.json").write_text(json.dumps(summary, indent=1))
     path = out / "realcode.md"
     text = markdown(summary, command)
@@ -351,6 +361,10 @@ def write_report(summary: dict, out: Path, command: str) -> Path:
             "\n## Without context, every position\n\n"
             + markdown(summary["without_context"], command).split("\n\n", 2)[2]
         )
+    gates = gate_tables(items or [], summary.get("pipelines", ()))
+    if gates:
+        text += "\n" + gates
+        plot_gate(items or [], out / "gate.png")
     path.write_text(text)
     return path
 

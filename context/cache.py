@@ -5,6 +5,11 @@ from __future__ import annotations
 import hashlib
 from collections import OrderedDict, defaultdict, deque
 from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from engine.confidence import Confidence
+
+V = TypeVar("V")
 
 
 def text_key(*parts: str) -> str:
@@ -25,6 +30,7 @@ class ShownSuggestion:
     text: str
     before_key: str  # digest of the file up to the cursor's line
     after_key: str  # digest of the text right of the cursor and below
+    confidence: Confidence | None = None  # the model's, when the suggestion was made
 
 
 class TypedAheadCache:
@@ -48,6 +54,13 @@ class TypedAheadCache:
         self, uri: str, line: int, line_prefix: str, before_key: str, after_key: str
     ) -> str | None:
         """The untyped rest of a shown suggestion the user is typing through, or None."""
+        found = self.find(uri, line, line_prefix, before_key, after_key)
+        return found[0] if found else None
+
+    def find(
+        self, uri: str, line: int, line_prefix: str, before_key: str, after_key: str
+    ) -> tuple[str, ShownSuggestion] | None:
+        """(untyped rest, the suggestion it belongs to), or None."""
         for shown in reversed(self._shown.get(uri, ())):
             if shown.line != line or shown.before_key != before_key or shown.after_key != after_key:
                 continue
@@ -57,7 +70,7 @@ class TypedAheadCache:
             if typed and shown.text.startswith(typed) and len(shown.text) > len(typed):
                 rest = shown.text[len(typed) :]
                 if rest.strip():
-                    return rest
+                    return rest, shown
         return None
 
     def forget(self, uri: str) -> None:
@@ -65,23 +78,23 @@ class TypedAheadCache:
         self._shown.pop(uri, None)
 
 
-class ResultCache:
+class ResultCache(Generic[V]):
     """An LRU map from a context hash (the rendered prompt and limits) to a suggestion."""
 
     def __init__(self, size: int = 256) -> None:
-        self._items: OrderedDict[str, str] = OrderedDict()
+        self._items: OrderedDict[str, V] = OrderedDict()
         self._size = size
 
-    def get(self, key: str) -> str | None:
+    def get(self, key: str) -> V | None:
         """The cached suggestion, refreshed as most recently used."""
         if key not in self._items:
             return None
         self._items.move_to_end(key)
         return self._items[key]
 
-    def put(self, key: str, text: str) -> None:
+    def put(self, key: str, value: V) -> None:
         """Store a suggestion, evicting the least recently used beyond the size."""
-        self._items[key] = text
+        self._items[key] = value
         self._items.move_to_end(key)
         while len(self._items) > self._size:
             self._items.popitem(last=False)

@@ -18,6 +18,7 @@ from context.document import Snapshot
 from context.syntax.definitions import should_complete_multiline
 from context.window import BudgetSettings, CursorWindow, cursor_window
 from engine.backend import Backend
+from engine.confidence import Confidence
 from engine.postprocess import align_to_cursor, postprocess
 from engine.settings import GenerationSettings
 from engine.stops import block_indent
@@ -38,6 +39,24 @@ ContextProvider = Callable[[str, str, CursorWindow, int], list[ContextChunk]]
 
 
 @dataclass(frozen=True, kw_only=True)
+class Choice:
+    """One more suggestion for an explicit request, with the model's confidence in it."""
+
+    text: str
+    confidence: Confidence | None = None
+
+
+def should_show(confidence: Confidence | None, threshold: float, explicit: bool) -> bool:
+    """The stay-silent gate: an automatic suggestion is shown only when the model's
+    confidence reaches `threshold`. An explicit request (the user asked), an unknown
+    confidence (the backend could not say) and a threshold of 0 are never filtered.
+    """
+    if explicit or threshold <= 0 or confidence is None:
+        return True
+    return confidence.score >= threshold
+
+
+@dataclass(frozen=True, kw_only=True)
 class Completion:
     """A suggestion and what it cost."""
 
@@ -50,6 +69,17 @@ class Completion:
     multiline: bool = False
     chunks: tuple[ContextChunk, ...] = ()
     cache: str = ""  # "", "typed-ahead", "result"
+    confidence: Confidence | None = None  # None: unknown
+    alternatives: tuple[Choice, ...] = ()  # an explicit request's others (distinct, non-empty)
+    alternatives_ms: float = 0.0
+
+    def choices(self) -> list[Choice]:
+        """Every distinct suggestion, most confident first (unknown confidence keeps the
+        greedy answer first); empty when there is nothing to show.
+        """
+        items = [Choice(text=self.text, confidence=self.confidence)] if self.text else []
+        items += list(self.alternatives)
+        return sorted(items, key=lambda c: -(c.confidence.score if c.confidence else 2.0))
 
     def to_json(self) -> dict:
         """The `--json` shape of `cove complete`."""
@@ -62,6 +92,11 @@ class Completion:
             "stop_reason": self.stop_reason,
             "multiline": self.multiline,
             "cache": self.cache,
+            "confidence": self.confidence.to_json() if self.confidence else None,
+            "alternatives": [
+                {"text": c.text, "confidence": c.confidence.to_json() if c.confidence else None}
+                for c in self.alternatives
+            ],
             "context": [
                 {
                     "source": c.source,
@@ -134,6 +169,7 @@ class CompletionService:
         multiline: str | None = None,
         max_tokens: int | None = None,
         window: CursorWindow | None = None,
+        alternatives: int = 0,
     ) -> PreparedCompletion:
         """Cut the window (unless the caller already did), gather context, render the prompt.
 
@@ -181,6 +217,7 @@ class CompletionService:
             deadline_ms=self.generation.deadline_ms,
             stop=stop,
             cancel=cancel or threading.Event(),
+            alternatives=max(0, alternatives),
         )
         return PreparedCompletion(
             window=window,
@@ -210,17 +247,16 @@ class CompletionService:
         self, prepared: PreparedCompletion, result: GenerationResult, started: float
     ) -> Completion:
         """Post-process the raw generation into the suggestion."""
-        window = prepared.window
-        continued = continued_line(self.backend.template, prepared.fim, self.layout)
-        text = postprocess(
-            align_to_cursor(result.text, continued, window.line_prefix),
-            line_prefix=window.line_prefix,
-            suffix=window.suffix,
-            previous_line=window.previous_line,
-            special_tokens=self.backend.template.special_tokens,
-        )
+        text = self._clean(prepared, result.text)
         if result.stop_reason == "cancelled":
             text = ""
+        alternatives: list[Choice] = []
+        seen = {text}
+        for other in result.alternatives:
+            cleaned = self._clean(prepared, other.text)
+            if cleaned.strip() and cleaned not in seen:
+                seen.add(cleaned)
+                alternatives.append(Choice(text=cleaned, confidence=other.confidence))
         total = (time.perf_counter() - started) * 1000
         return Completion(
             text=text,
@@ -236,6 +272,21 @@ class CompletionService:
             stop_reason=result.stop_reason,
             multiline=prepared.request.stop.multiline,
             chunks=prepared.fim.chunks,
+            confidence=result.confidence,
+            alternatives=tuple(alternatives),
+            alternatives_ms=result.alternatives_ms,
+        )
+
+    def _clean(self, prepared: PreparedCompletion, raw: str) -> str:
+        """One raw generation as the text to insert at the cursor."""
+        window = prepared.window
+        continued = continued_line(self.backend.template, prepared.fim, self.layout)
+        return postprocess(
+            align_to_cursor(raw, continued, window.line_prefix),
+            line_prefix=window.line_prefix,
+            suffix=window.suffix,
+            previous_line=window.previous_line,
+            special_tokens=self.backend.template.special_tokens,
         )
 
     def submit(

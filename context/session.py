@@ -17,12 +17,22 @@ import time
 from dataclasses import dataclass
 
 from context.cache import ResultCache, ShownSuggestion, TypedAheadCache, text_key
-from context.completion import Completion, CompletionService
+from context.completion import Choice, Completion, CompletionService
 from context.document import Snapshot
 from context.window import cursor_window
+from engine.confidence import Confidence
 from engine.types import Timings, TokenCounts
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Result:
+    """What the result cache keeps of a completion."""
+
+    text: str
+    confidence: Confidence | None
+    alternatives: tuple[Choice, ...]
 
 
 @dataclass
@@ -38,7 +48,7 @@ class CompletionSession:
     def __init__(self, service: CompletionService, *, cache_size: int = 256) -> None:
         self.service = service
         self.typed_ahead = TypedAheadCache()
-        self.results = ResultCache(cache_size)
+        self.results: ResultCache[_Result] = ResultCache(cache_size)
         self._in_flight: dict[str, _InFlight] = {}
         self._lock = threading.Lock()
         self._cache_lock = threading.Lock()  # the caches: the preparing and model threads
@@ -76,11 +86,21 @@ class CompletionSession:
             if entry is not None and (entry.speculative or not speculative_only):
                 entry.cancel.set()
 
-    def _instant(self, text: str, kind: str, started: float, stop: str = "cache") -> Completion:
+    def _instant(
+        self,
+        text: str,
+        kind: str,
+        started: float,
+        stop: str = "cache",
+        confidence: Confidence | None = None,
+        alternatives: tuple[Choice, ...] = (),
+    ) -> Completion:
         backend = self.service.backend
         elapsed = (time.perf_counter() - started) * 1000
         return Completion(
             text=text,
+            confidence=confidence,
+            alternatives=alternatives,
             timings=Timings(context_ms=elapsed, total_ms=elapsed),
             tokens=TokenCounts(),
             model=backend.model_name,
@@ -96,10 +116,12 @@ class CompletionSession:
         character: int,
         *,
         speculative: bool = False,
+        explicit: bool = False,
         **options,
     ) -> tuple[str, concurrent.futures.Future[Completion], threading.Event]:
         """Start a completion at (line, character) of one version of a document; returns
-        (request id, future, cancel event) at once.
+        (request id, future, cancel event) at once. An `explicit` request (the user asked)
+        also gets up to `generation.alternatives` other suggestions.
 
         Order: typed-ahead cache, result cache (by prompt hash), then the model. The
         newest request for `document.uri` cancels the older one. A bad position is a
@@ -108,6 +130,8 @@ class CompletionSession:
         started = time.perf_counter()
         entry = self._supersede(document.uri, speculative)
         future: concurrent.futures.Future[Completion] = concurrent.futures.Future()
+        if explicit and self.service.generation.alternatives > 0:
+            options.setdefault("alternatives", self.service.generation.alternatives)
 
         def prepare() -> None:
             try:
@@ -141,12 +165,15 @@ class CompletionSession:
             document.lines, line, character, self.service.budgets, self.service.backend
         )
         with self._cache_lock:
-            rest = self.typed_ahead.lookup(
+            found = self.typed_ahead.find(
                 uri, line, window.line_prefix, text_key(window.prefix), text_key(window.suffix)
             )
-        if rest is not None:
+        if found is not None and not options.get("alternatives"):
             self._done(uri, entry)
-            future.set_result(self._instant(rest, "typed-ahead", started))
+            rest, shown = found
+            future.set_result(
+                self._instant(rest, "typed-ahead", started, confidence=shown.confidence)
+            )
             return
         prepared = self.service.prepare(
             document, line, character, cancel=entry.cancel, window=window, **options
@@ -156,14 +183,23 @@ class CompletionSession:
             prepared.request.prompt,
             repr(prepared.request.stop),
             str(prepared.request.max_tokens),
+            str(prepared.request.alternatives),
             window.line_prefix,
         )
         with self._cache_lock:
             cached = self.results.get(key)
         if cached is not None:
             self._done(uri, entry)
-            self._remember(uri, line, prepared.window, cached)
-            future.set_result(self._instant(cached, "result", started))
+            self._remember(uri, line, prepared.window, cached.text, cached.confidence)
+            future.set_result(
+                self._instant(
+                    cached.text,
+                    "result",
+                    started,
+                    confidence=cached.confidence,
+                    alternatives=cached.alternatives,
+                )
+            )
             return
 
         def on_result(raw: concurrent.futures.Future) -> None:
@@ -174,20 +210,24 @@ class CompletionSession:
                 future.set_exception(error)
                 return
             if completion.stop_reason not in ("cancelled", "deadline"):
+                kept = _Result(completion.text, completion.confidence, completion.alternatives)
                 with self._cache_lock:
-                    self.results.put(key, completion.text)
-            self._remember(uri, line, prepared.window, completion.text)
+                    self.results.put(key, kept)
+            self._remember(uri, line, prepared.window, completion.text, completion.confidence)
             future.set_result(completion)
 
         self.service.backend.submit(prepared.request).add_done_callback(on_result)
 
-    def _remember(self, uri: str, line: int, window, suggestion: str) -> None:
+    def _remember(
+        self, uri: str, line: int, window, suggestion: str, confidence: Confidence | None
+    ) -> None:
         shown = ShownSuggestion(
             line=line,
             line_prefix=window.line_prefix,
             text=suggestion,
             before_key=text_key(window.prefix),
             after_key=text_key(window.suffix),
+            confidence=confidence,
         )
         with self._cache_lock:
             self.typed_ahead.remember(uri, shown)

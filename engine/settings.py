@@ -50,6 +50,9 @@ class GenerationSettings:
     # the user's (healed like a word: the suggestion starts at the cursor)
     context_placement: str = "repo"  # context chunks: "repo" (repo-level header before the
     # prefix), "prefix" (comment blocks after the prefix marker), "suffix" (before the middle)
+    min_confidence: float = 0.0  # stay silent below this confidence (geometric mean token
+    # probability, 0..1) on automatic requests; explicit ones are never filtered; 0: off
+    alternatives: int = 2  # extra suggestions an explicit request may get (0..4; 0: just one)
 
 
 BACKEND_TYPES = ("local", "openai", "llama-server")

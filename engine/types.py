@@ -10,6 +10,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from engine.confidence import Confidence
+
 
 class Tokenizer(Protocol):
     """Counts tokens with the model's own tokenizer."""
@@ -79,6 +81,9 @@ class GenerationRequest:
     # The pieces `prompt` was rendered from, for a backend that sends them separately
     # (llama-server's /infill); None for a prompt built some other way.
     fim: FimInput | None = None
+    # Extra generations wanted beside the greedy one (an explicit request's alternatives):
+    # each starts from a less likely first token and shares the evaluated prompt.
+    alternatives: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,6 +111,16 @@ class TokenCounts:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Alternative:
+    """One more generation from the same prompt, started from another first token."""
+
+    text: str
+    stop_reason: str
+    generated: int = 0
+    confidence: Confidence | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class GenerationResult:
     """Raw text from the model and what it cost."""
 
@@ -115,6 +130,9 @@ class GenerationResult:
     tokens: TokenCounts
     prefill_ms: float
     generate_ms: float
+    confidence: Confidence | None = None  # None: the backend could not say (never filtered)
+    alternatives: tuple[Alternative, ...] = ()
+    alternatives_ms: float = 0.0  # time spent generating the alternatives
 
 
 class CompletionError(Exception):

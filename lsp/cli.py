@@ -155,12 +155,18 @@ def cmd_complete(args: argparse.Namespace) -> int:
         service.context_provider, service.repo_name = repo.provider, repo.repo_name
     shown_path = repo.relative_path(path.resolve()) if repo else None
     completion = service.complete(
-        text, shown_path or path.name, line0, col0, use_context=not args.no_context
+        text,
+        shown_path or path.name,
+        line0,
+        col0,
+        use_context=not args.no_context,
+        alternatives=max(0, min(args.alternatives, 4)),
     )
     if repo is not None:
         repo.close()
     log.info(
-        "complete %s:%d:%d tokens prompt=%d reused=%d generated=%d ms context=%.0f prefill=%.0f generate=%.0f",
+        "complete %s:%d:%d tokens prompt=%d reused=%d generated=%d ms context=%.0f prefill=%.0f "
+        "generate=%.0f confidence=%s",
         path,
         line,
         col0 + 1,
@@ -170,11 +176,15 @@ def cmd_complete(args: argparse.Namespace) -> int:
         completion.timings.context_ms,
         completion.timings.prefill_ms,
         completion.timings.generate_ms,
+        f"{completion.confidence.score:.3f}" if completion.confidence else "unknown",
     )
     if args.json:
         payload = completion.to_json()
         payload["timings"]["load_ms"] = round(backend.load_ms, 1)
         print(json.dumps(payload, indent=2))
+    elif args.alternatives:
+        for choice in completion.choices():  # most confident first, each ended by a rule
+            print(f"{choice.text}\n---")
     else:
         print(completion.text)
     backend.close()
@@ -379,6 +389,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--json", action="store_true", help="print text, timings, tokens, model, template, context"
     )
     complete.add_argument("--max-tokens", type=int, help="cap on generated tokens")
+    complete.add_argument(
+        "--alternatives",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also up to N (at most 4) other suggestions, most confident first",
+    )
     # One-shot use has no next keystroke to finish a cut-short prompt: wait for a cold start.
     complete.add_argument(
         "--deadline-ms", type=int, default=120000, help="time limit (default 120000)"

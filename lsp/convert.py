@@ -67,38 +67,45 @@ def to_client_position(
 def inline_items(
     completion: Completion, position: types.Position, accept_args: dict
 ) -> types.InlineCompletionList:
-    """The suggestion as ghost text: a plain-string insertText at the cursor."""
-    if not completion.text:
-        return types.InlineCompletionList(items=[])
-    item = types.InlineCompletionItem(
-        insert_text=completion.text,
-        range=types.Range(start=position, end=position),
-        command=types.Command(
-            title="Cove: accepted", command="cove.accepted", arguments=[accept_args]
-        ),
-    )
-    return types.InlineCompletionList(items=[item])
+    """The suggestions as ghost text (plain-string insertText at the cursor), most confident
+    first: one for an automatic request, up to 1 + `generation.alternatives` for an explicit one.
+    """
+    items = [
+        types.InlineCompletionItem(
+            insert_text=choice.text,
+            range=types.Range(start=position, end=position),
+            command=types.Command(
+                title="Cove: accepted",
+                command="cove.accepted",
+                arguments=[{**accept_args, "text": choice.text}],
+            ),
+        )
+        for choice in completion.choices()
+    ]
+    return types.InlineCompletionList(items=items)
 
 
 def completion_items(completion: Completion, position: types.Position) -> types.CompletionList:
-    """The suggestion as one completion-menu item (the fallback every client has)."""
-    if not completion.text:
-        return types.CompletionList(is_incomplete=True, items=[])
-    first_line = (
-        completion.text.split("\n", 1)[0].strip() or completion.text.strip().split("\n", 1)[0]
-    )
-    item = types.CompletionItem(
-        label=first_line[:80],
-        kind=types.CompletionItemKind.Text,
-        detail="Cove",
-        documentation=types.MarkupContent(
-            kind=types.MarkupKind.Markdown, value=f"```\n{completion.text}\n```"
-        ),
-        text_edit=types.TextEdit(
-            range=types.Range(start=position, end=position), new_text=completion.text
-        ),
-        insert_text_format=types.InsertTextFormat.PlainText,
-        sort_text="0",
-        preselect=True,
-    )
-    return types.CompletionList(is_incomplete=True, items=[item])
+    """The suggestions as completion-menu items (the fallback every client has)."""
+    items = []
+    for rank, choice in enumerate(completion.choices()):
+        text = choice.text
+        first_line = text.split("\n", 1)[0].strip() or text.strip().split("\n", 1)[0]
+        sure = f" {choice.confidence.score:.0%}" if choice.confidence else ""
+        items.append(
+            types.CompletionItem(
+                label=first_line[:80],
+                kind=types.CompletionItemKind.Text,
+                detail=f"Cove{sure}",
+                documentation=types.MarkupContent(
+                    kind=types.MarkupKind.Markdown, value=f"```\n{text}\n```"
+                ),
+                text_edit=types.TextEdit(
+                    range=types.Range(start=position, end=position), new_text=text
+                ),
+                insert_text_format=types.InsertTextFormat.PlainText,
+                sort_text=str(rank),
+                preselect=rank == 0,
+            )
+        )
+    return types.CompletionList(is_incomplete=True, items=items)

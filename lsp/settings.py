@@ -87,6 +87,7 @@ def parse_settings(data: Any, base: CoveSettings | None = None) -> tuple[CoveSet
             default = getattr(defaults.generation, key)
             generation = dataclasses.replace(settings.generation, **{key: default})
             settings = dataclasses.replace(settings, generation=generation)
+    settings = _check_ranges(settings, defaults, problems)
     if not validate_choice(settings.features.log_level, LOG_LEVELS, "features.logLevel", problems):
         settings = dataclasses.replace(
             settings, features=dataclasses.replace(settings.features, log_level="info")
@@ -96,6 +97,27 @@ def parse_settings(data: Any, base: CoveSettings | None = None) -> tuple[CoveSet
     settings = dataclasses.replace(settings, backend=backend)
     settings = _clamp_positive(settings, defaults, problems)
     return settings, problems
+
+
+def _check_ranges(
+    settings: CoveSettings, defaults: CoveSettings, problems: list[str]
+) -> CoveSettings:
+    """Numbers with a range: out of it, one sentence and the default."""
+    generation, fixes = settings.generation, {}
+    for name, label, low, high in (
+        ("min_confidence", "generation.minConfidence", 0.0, 1.0),
+        ("alternatives", "generation.alternatives", 0, 4),
+    ):
+        value = getattr(generation, name)
+        if not low <= value <= high:
+            default = getattr(defaults.generation, name)
+            problems.append(
+                f"Setting '{label}' must be between {low} and {high}; got {value!r}, using {default}."
+            )
+            fixes[name] = default
+    if not fixes:
+        return settings
+    return dataclasses.replace(settings, generation=dataclasses.replace(generation, **fixes))
 
 
 def _clamp_positive(

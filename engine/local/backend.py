@@ -17,6 +17,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
@@ -26,6 +27,7 @@ import numpy.typing as npt
 if TYPE_CHECKING:
     from llama_cpp.llama_types import ChatCompletionRequestMessage, CreateChatCompletionResponse
 
+from engine.confidence import confidence_of, log_softmax_at, top_tokens
 from engine.local.auto import (
     RateCache,
     Rates,
@@ -41,7 +43,13 @@ from engine.local.runtime import Runtime, decide_runtime
 from engine.settings import ModelSettings
 from engine.stops import check_stop
 from engine.templates import FimTemplate, detect_template
-from engine.types import CompletionError, GenerationRequest, GenerationResult, TokenCounts
+from engine.types import (
+    Alternative,
+    CompletionError,
+    GenerationRequest,
+    GenerationResult,
+    TokenCounts,
+)
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +94,38 @@ class ModelWorker:
 
 
 BLANKS = (b"\t", b" ")  # in byte order
+
+
+@dataclass
+class _Branch:
+    """Where alternatives start: the first freely chosen token's step (healing done)."""
+
+    n_tokens: int  # tokens in the KV cache at that step
+    raw: bytes  # text written before it (the healed word)
+    ban_blank: bool  # a blank may not follow (held indentation)
+    generated: int  # steps taken before it
+    logits: np.ndarray  # a copy: llama.cpp's buffer moves on
+
+
+@dataclass
+class _Decoding:
+    """A decoding's state, so that an alternative can resume from the branch point."""
+
+    raw: bytes = b""
+    pending: bytes = b""  # healed text still to be written
+    ban_blank: bool = False
+    generated: int = 0
+    logprobs: list[float] = field(default_factory=list)
+    branch: _Branch | None = None
+
+
+@dataclass
+class _Decoded:
+    text: str
+    reason: str
+    generated: int
+    logprobs: list[float]
+    branch: _Branch | None
 
 
 def common_prefix_length(cached: np.ndarray, tokens: list[int]) -> int:
@@ -249,17 +289,18 @@ class LocalBackend:
             llm.eval(tokens[start : start + self.batch_size])
         return reused, ""
 
-    def _next_token(
-        self, allowed: np.ndarray | None = None, banned: np.ndarray | None = None
-    ) -> int:
-        """Greedy choice from the last evaluated position's logits (among `allowed` ids,
-        never one of `banned`).
-        """
+    def _logits(self) -> np.ndarray:
+        """The last evaluated position's logits (a view on llama.cpp's own buffer)."""
         logits_ptr = self._llama_cpp.llama_get_logits_ith(self.llm._ctx.ctx, -1)
-        n_vocab = self.llm.n_vocab()
-        logits = np.ctypeslib.as_array(
-            ctypes.cast(logits_ptr, ctypes.POINTER(ctypes.c_float)), shape=(n_vocab,)
+        return np.ctypeslib.as_array(
+            ctypes.cast(logits_ptr, ctypes.POINTER(ctypes.c_float)), shape=(self.llm.n_vocab(),)
         )
+
+    @staticmethod
+    def _greedy(
+        logits: np.ndarray, allowed: np.ndarray | None = None, banned: np.ndarray | None = None
+    ) -> int:
+        """The most likely id (among `allowed` ids, never one of `banned`)."""
         if allowed is not None and len(allowed):
             return int(allowed[np.argmax(logits[allowed])])
         if banned is not None and len(banned):
@@ -329,52 +370,130 @@ class LocalBackend:
         reused, stopped = self._prefill(tokens, request, deadline)
         counts["reused"] = reused
         prefilled = time.perf_counter()
-        text, reason, generated = ("", stopped, 0) if stopped else self._decode(request, deadline)
-        counts["generated"] = generated
+        decoded = (
+            self._decode(request, deadline) if not stopped else _Decoded("", stopped, 0, [], None)
+        )
+        counts["generated"] = decoded.generated
         finished = time.perf_counter()
+        alternatives: tuple[Alternative, ...] = ()
+        if request.alternatives and decoded.reason not in ("cancelled", "deadline"):
+            alternatives = self._alternatives(request, deadline, decoded)
         return GenerationResult(
-            text=text,
-            stop_reason=reason,
+            text=decoded.text,
+            stop_reason=decoded.reason,
             tokens=TokenCounts(**counts),
             prefill_ms=(prefilled - started) * 1000,
             generate_ms=(finished - prefilled) * 1000,
+            confidence=confidence_of(decoded.logprobs),
+            alternatives=alternatives,
+            alternatives_ms=(time.perf_counter() - finished) * 1000,
         )
 
-    def _decode(self, request: GenerationRequest, deadline: float) -> tuple[str, str, int]:
-        """Sample token by token, checking cancel, deadline and stop rules after each."""
+    def _decode(
+        self,
+        request: GenerationRequest,
+        deadline: float,
+        state: _Decoding | None = None,
+        forced: int | None = None,
+    ) -> _Decoded:
+        """Choose token by token, checking cancel, deadline and stop rules after each.
+
+        The log-probability of every freely chosen token is kept (for the confidence); the
+        first free step is remembered as the branch point of alternatives. With `state` and
+        `forced`, decoding resumes at a branch point with `forced` as the next token.
+        """
         lib, vocab = self._llama_cpp, self._vocab
-        raw = b""
-        text = ""
-        pending = request.heal.encode("utf-8")  # healed text still to be written
+        fresh = state is None
+        s = state or _Decoding(pending=request.heal.encode("utf-8"))
         # Healed blanks only (the user's indentation, held): written exactly, no blank after.
-        hold = bool(pending) and not pending.strip(b" \t")
-        ban_blank = False
-        for generated in range(request.max_tokens):
-            if pending:
-                token = self._next_token(self._healing_tokens(pending, hold))
+        hold = bool(request.heal) and not request.heal.strip(" \t")
+        branch = None if fresh else s.branch
+        text = s.raw.decode("utf-8", errors="ignore")
+        for generated in range(s.generated, request.max_tokens):
+            if s.pending:
+                token = self._greedy(self._logits(), self._healing_tokens(s.pending, hold))
             else:
-                token = self._next_token(banned=self._blank_tokens() if ban_blank else None)
-                ban_blank = False
+                if forced is not None and branch is not None:
+                    logits, token, forced = branch.logits, forced, None
+                else:
+                    logits = self._logits()
+                    if branch is None:
+                        branch = _Branch(
+                            n_tokens=self.llm.n_tokens,
+                            raw=s.raw,
+                            ban_blank=s.ban_blank,
+                            generated=generated,
+                            logits=logits.copy(),
+                        )
+                    token = self._greedy(
+                        logits, banned=self._blank_tokens() if s.ban_blank else None
+                    )
+                s.logprobs.append(log_softmax_at(logits, token))
+                s.ban_blank = False
             if lib.llama_vocab_is_eog(vocab, token) or token in self._special_stop_ids:
-                return text, "eos", generated
+                return _Decoded(text, "eos", generated, s.logprobs, branch)
             piece = self.llm.detokenize([token], special=False)
-            raw += piece
-            text = raw.decode("utf-8", errors="ignore")
-            ban_blank = hold and piece == pending
-            pending = b"" if piece.startswith(pending) else pending[len(piece) :]
-            if pending:  # no stop rule applies inside the healed word
+            s.raw += piece
+            text = s.raw.decode("utf-8", errors="ignore")
+            s.ban_blank = hold and piece == s.pending
+            s.pending = b"" if piece.startswith(s.pending) else s.pending[len(piece) :]
+            if s.pending:  # no stop rule applies inside the healed word
                 self.llm.eval([token])
                 continue
             decision = check_stop(text, request.stop)
             if decision.reason:
-                return text[: decision.keep], decision.reason, generated + 1
+                return _Decoded(
+                    text[: decision.keep], decision.reason, generated + 1, s.logprobs, branch
+                )
             if request.cancel.is_set():
-                return text, "cancelled", generated + 1
+                return _Decoded(text, "cancelled", generated + 1, s.logprobs, branch)
             if time.perf_counter() > deadline:
-                return text, "deadline", generated + 1
+                return _Decoded(text, "deadline", generated + 1, s.logprobs, branch)
             if generated + 1 < request.max_tokens:
                 self.llm.eval([token])
-        return text, "max_tokens", request.max_tokens
+        return _Decoded(text, "max_tokens", request.max_tokens, s.logprobs, branch)
+
+    def _alternatives(
+        self, request: GenerationRequest, deadline: float, greedy: _Decoded
+    ) -> tuple[Alternative, ...]:
+        """Up to `request.alternatives` more generations, each from the branch point with
+        the next most likely first token; raw duplicates and empty ones are skipped.
+        """
+        branch = greedy.branch
+        if branch is None or request.alternatives <= 0:
+            return ()
+        logits = branch.logits
+        if branch.ban_blank:  # held indentation: no alternative may start with a blank
+            logits = logits.copy()
+            logits[self._blank_tokens()] = -np.inf
+        ranked = top_tokens(logits, request.alternatives + 4)
+        seen = {greedy.text}
+        found: list[Alternative] = []
+        lib, vocab = self._llama_cpp, self._vocab
+        for token in ranked[1:]:
+            if len(found) >= request.alternatives:
+                break
+            if request.cancel.is_set() or time.perf_counter() > deadline:
+                break
+            if lib.llama_vocab_is_eog(vocab, token) or token in self._special_stop_ids:
+                continue  # an empty alternative
+            self.llm.n_tokens = branch.n_tokens  # back to the branch point (eval drops the rest)
+            state = _Decoding(raw=branch.raw, generated=branch.generated, branch=branch)
+            decoded = self._decode(request, deadline, state, forced=token)
+            if decoded.reason in ("cancelled", "deadline") or not decoded.text.strip():
+                continue
+            if decoded.text in seen:
+                continue
+            seen.add(decoded.text)
+            found.append(
+                Alternative(
+                    text=decoded.text,
+                    stop_reason=decoded.reason,
+                    generated=decoded.generated - branch.generated,
+                    confidence=confidence_of(decoded.logprobs),
+                )
+            )
+        return tuple(found)
 
     # -- chat -------------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ is injected. The shared machinery is in `base` (sending, retries, breaker, fallb
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable
 
 from engine.backend import Backend
@@ -27,7 +28,7 @@ from engine.remote.prompt import (
     infill_template,
     parse_prompt,
 )
-from engine.remote.wire import Piece
+from engine.remote.wire import Piece, infill_logprobs, openai_logprobs
 from engine.settings import BackendSettings, check_backend_settings
 from engine.templates import FimTemplate
 from engine.types import CompletionError, GenerationRequest
@@ -43,6 +44,8 @@ __all__ = [
     "open_remote_backend",
 ]
 
+log = logging.getLogger(__name__)
+
 OPENAI_FINISH = {"stop": "eos", "length": "max_tokens"}
 INFILL_STOP = {"eos": "eos", "limit": "max_tokens", "word": "stop_string"}
 
@@ -54,6 +57,7 @@ class OpenAIBackend(RemoteBackend):
 
     kind = "openai"
     path = "/v1/completions"
+    asks_logprobs = True  # per instance once a server rejects the field
 
     def _body(self, request: GenerationRequest) -> dict:
         stops = list(dict.fromkeys((*request.stop.stop_strings, *self.template.special_tokens)))
@@ -72,7 +76,24 @@ class OpenAIBackend(RemoteBackend):
             "repeat_penalty": 1.0,
             "skip_special_tokens": False,
             "cache_prompt": True,
+            # The chosen tokens' log-probabilities, for the confidence (dropped for good
+            # if this server rejects the field).
+            **({"logprobs": 1} if self.asks_logprobs else {}),
         }
+
+    def drop_optional(self, error: RemoteError) -> bool:
+        """A request rejected as malformed: retry without `logprobs`, which not every
+        OpenAI-compatible server accepts (once; later requests leave it out too).
+        """
+        if self.asks_logprobs and error.status in (400, 422):
+            self.asks_logprobs = False
+            log.info(
+                "%s rejected logprobs (%s): confidence unknown from now on",
+                self.endpoint.display,
+                error,
+            )
+            return True
+        return False
 
     def _parse_event(self, data: dict) -> Piece:
         choice = (data.get("choices") or [{}])[0]
@@ -84,6 +105,7 @@ class OpenAIBackend(RemoteBackend):
             prompt_tokens=int(usage.get("prompt_tokens") or 0),
             reused_tokens=int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0),
             generated_tokens=int(usage.get("completion_tokens") or 0),
+            logprobs=openai_logprobs(choice),
         )
 
 
@@ -126,6 +148,7 @@ class LlamaServerBackend(RemoteBackend):
             "n_indent": stop.indent if stop.multiline else 0,
             "t_max_predict_ms": max(1, request.deadline_ms),
             "id_slot": self.id_slot,
+            "n_probs": 1,  # each token's probability, for the confidence
             **({"stop": list(stop.stop_strings)} if stop.stop_strings else {}),
         }
 
@@ -137,6 +160,7 @@ class LlamaServerBackend(RemoteBackend):
             prompt_tokens=int(data.get("tokens_evaluated") or 0),
             reused_tokens=int(data.get("tokens_cached") or 0) if finish else 0,
             generated_tokens=int(data.get("tokens_predicted") or 0),
+            logprobs=infill_logprobs(data),
         )
 
 

@@ -178,7 +178,12 @@ class RemoteBackend:
             def make_body() -> dict:
                 return self._body(call.request)
 
-            outcome = self._with_retries(call, self.path, make_body, self._parse_event)
+            try:
+                outcome = self._with_retries(call, self.path, make_body, self._parse_event)
+            except RemoteError as error:
+                if not self.drop_optional(error):
+                    raise
+                outcome = self._with_retries(call, self.path, make_body, self._parse_event)
             return outcome.result(estimate_tokens(call.request.prompt))
         except RemoteError as error:
             if error.unreachable and self._fallback_factory is not None:
@@ -268,6 +273,12 @@ class RemoteBackend:
     def _parse_event(self, data: dict) -> Piece:
         """One streamed event: a text piece, maybe a finish reason and token counts."""
         raise NotImplementedError
+
+    def drop_optional(self, error: RemoteError) -> bool:
+        """True when the request can be retried without an optional field the server
+        rejected (`error`); the body is made again without it.
+        """
+        return False
 
     # -- fallback ---------------------------------------------------------------------------
 

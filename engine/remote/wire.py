@@ -10,11 +10,13 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from engine.confidence import confidence_of
 from engine.remote.http import RemoteError, Stream
 from engine.remote.prompt import scan_stop
 from engine.types import GenerationRequest, GenerationResult, TokenCounts
@@ -86,6 +88,7 @@ class Piece:
     prompt_tokens: int = 0
     reused_tokens: int = 0
     generated_tokens: int = 0
+    logprobs: tuple[float, ...] = ()  # of the tokens in `text`, where the server said
 
 
 @dataclass
@@ -101,6 +104,7 @@ class Outcome:
     sent_at: float = 0.0
     first_at: float = 0.0
     broken: str = ""  # why the stream broke off, when the server went away
+    logprobs: list[float] = field(default_factory=list)
 
     def add(self, piece: Piece) -> None:
         """Fold one event in (counts only grow)."""
@@ -108,6 +112,7 @@ class Outcome:
             self.first_at = time.perf_counter()
         self.text += piece.text
         self.chunks += 1 if piece.text else 0
+        self.logprobs.extend(piece.logprobs)
         self.prompt_tokens = max(self.prompt_tokens, piece.prompt_tokens)
         self.reused_tokens = max(self.reused_tokens, piece.reused_tokens)
         self.generated_tokens = max(self.generated_tokens, piece.generated_tokens)
@@ -127,6 +132,7 @@ class Outcome:
             ),
             prefill_ms=(first - self.sent_at) * 1000 if self.sent_at else 0.0,
             generate_ms=(now - first) * 1000 if self.first_at else 0.0,
+            confidence=confidence_of(self.logprobs),
         )
 
 
@@ -291,3 +297,50 @@ def error_text(body: object) -> str:
             ]
         return str(error)[:300]
     return str(body).strip()[:300]
+
+
+def openai_logprobs(choice: dict) -> tuple[float, ...]:
+    """Token log-probabilities of one /v1/completions stream choice: the legacy shape
+    (`logprobs.token_logprobs`, vLLM, llama-cpp-python) or the chat-like one
+    (`logprobs.content[].logprob`, llama-server); () when the server sent none.
+    """
+    logprobs = choice.get("logprobs")
+    if not isinstance(logprobs, dict):
+        return ()
+    values = logprobs.get("token_logprobs")
+    if values is None and isinstance(logprobs.get("content"), list):
+        values = [e.get("logprob") for e in logprobs["content"] if isinstance(e, dict)]
+    return _numbers(values)
+
+
+def infill_logprobs(event: dict) -> tuple[float, ...]:
+    """Token log-probabilities of one llama-server /infill event asked with `n_probs`:
+    `completion_probabilities[].logprob` (newer servers) or the chosen token's `prob` among
+    `probs` (older ones); () when the server sent none.
+    """
+    entries = event.get("completion_probabilities")
+    if not isinstance(entries, list):
+        return ()
+    values: list[object] = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        if "logprob" in entry:
+            values.append(entry["logprob"])
+            continue
+        chosen = entry.get("content", entry.get("token"))
+        for option in entry.get("probs") or []:
+            if isinstance(option, dict) and option.get("tok_str") == chosen:
+                prob = option.get("prob")
+                if isinstance(prob, (int, float)) and prob > 0:
+                    values.append(math.log(prob))
+                break
+    return _numbers(values)
+
+
+def _numbers(values: object) -> tuple[float, ...]:
+    if not isinstance(values, list):
+        return ()
+    return tuple(
+        float(v) for v in values if isinstance(v, (int, float)) and not isinstance(v, bool)
+    )

@@ -16,7 +16,7 @@ from typing import Any
 
 from lsprotocol import types
 
-from context.completion import Completion
+from context.completion import Completion, should_show
 from context.document import Snapshot
 from lsp.convert import (
     completion_items,
@@ -55,7 +55,13 @@ def _log_line(kind: str, request_id: str, uri: str, line: int, character: int, c
         f"{kind} {request_id} {uri.rsplit('/', 1)[-1]}:{line + 1}:{character + 1} "
         f"cache={c.cache or 'miss'} tokens new={n.new} reused={n.reused} generated={n.generated} "
         f"ms context={t.context_ms:.0f} prefill={t.prefill_ms:.0f} generate={t.generate_ms:.0f} "
-        f"total={t.total_ms:.0f} stop={c.stop_reason}"
+        f"total={t.total_ms:.0f} stop={c.stop_reason} "
+        f"confidence={f'{c.confidence.score:.3f}' if c.confidence else 'unknown'}"
+        + (
+            f" alternatives={len(c.alternatives)} ({c.alternatives_ms:.0f} ms)"
+            if c.alternatives
+            else ""
+        )
     )
 
 
@@ -65,8 +71,12 @@ def _language_enabled(ls, uri: str) -> bool:
     return not (language and language in ls.settings.features.disabled_languages)
 
 
-async def _complete(ls, uri: str, position: types.Position, kind: str):
-    """Shared body of inline and menu completion: (completion, client position) or None."""
+async def _complete(ls, uri: str, position: types.Position, kind: str, explicit: bool):
+    """Shared body of inline and menu completion: (completion, client position) or None.
+
+    An automatic request below `generation.minConfidence` answers empty (stays silent); an
+    explicit one is never filtered and gets the alternatives too.
+    """
     if ls.session is None or not _language_enabled(ls, uri):
         return None
     document = ls.document(uri)  # this version: its lines, language and kept tree
@@ -79,7 +89,7 @@ async def _complete(ls, uri: str, position: types.Position, kind: str):
         ls.log_to_client("info", f"{kind}: {error}; empty answer")
         return None
     # Prepared on the session's thread: the loop only converts and awaits.
-    request_id, future, cancel = ls.session.request(document, line, character)
+    request_id, future, cancel = ls.session.request(document, line, character, explicit=explicit)
     where = f"{uri.rsplit('/', 1)[-1]}:{line + 1}:{character + 1}"
     try:
         completion = await asyncio.wrap_future(future)
@@ -91,6 +101,10 @@ async def _complete(ls, uri: str, position: types.Position, kind: str):
         ls.log_to_client("info", f"{kind}: {error}; empty answer")
         return None
     ls.log_to_client("info", _log_line(kind, request_id, uri, line, character, completion))
+    threshold = ls.settings.generation.min_confidence
+    if completion.text and not should_show(completion.confidence, threshold, explicit):
+        ls.log_to_client("info", f"{kind} {request_id} {where} withheld: below {threshold}")
+        return None
     return completion, to_client_position(document.lines, line, character, ls.encoding)
 
 
@@ -103,7 +117,7 @@ async def inline_completion(ls, params: types.InlineCompletionParams):
     explicit = params.context.trigger_kind == types.InlineCompletionTriggerKind.Invoked
     if not await wait_for_pause(ls, uri, explicit):
         return types.InlineCompletionList(items=[])
-    done = await _complete(ls, uri, params.position, "inline")
+    done = await _complete(ls, uri, params.position, "inline", explicit)
     if done is None:
         return types.InlineCompletionList(items=[])
     completion, position = done
@@ -122,7 +136,7 @@ async def completion(ls, params: types.CompletionParams):
     explicit = context is None or context.trigger_kind == types.CompletionTriggerKind.Invoked
     if not await wait_for_pause(ls, uri, explicit):
         return types.CompletionList(is_incomplete=True, items=[])
-    done = await _complete(ls, uri, params.position, "completion")
+    done = await _complete(ls, uri, params.position, "completion", explicit)
     if done is None:
         return types.CompletionList(is_incomplete=True, items=[])
     return completion_items(*done)

@@ -154,7 +154,7 @@ def calls(monkeypatch):
         seen.append(("commit", uri))
         return types.InlineCompletionList(items=[])
 
-    async def fake_complete(ls, uri, position, kind):
+    async def fake_complete(ls, uri, position, kind, explicit):
         seen.append(("complete", uri))
         return None
 
