@@ -79,7 +79,9 @@ class Completion:
         """
         items = [Choice(text=self.text, confidence=self.confidence)] if self.text else []
         items += list(self.alternatives)
-        return sorted(items, key=lambda c: -(c.confidence.score if c.confidence else 2.0))
+        if self.confidence is None:  # nothing to order by: the greedy answer stays first
+            return items
+        return sorted(items, key=lambda c: -(c.confidence.score if c.confidence else -1.0))
 
     def to_json(self) -> dict:
         """The `--json` shape of `cove complete`."""

@@ -45,6 +45,8 @@ class Stub:
         tokenize=True,
         error="bad request",
         tokenize_delay=0.0,
+        logprob=None,
+        reject_logprobs=False,
     ):
         self.pieces = list(pieces)
         self.delay = delay
@@ -53,6 +55,8 @@ class Stub:
         self.tokenize = tokenize
         self.tokenize_delay = tokenize_delay
         self.error = error
+        self.logprob = logprob  # each piece's log-probability, sent when asked (None: never)
+        self.reject_logprobs = reject_logprobs  # answer 400 to a body with "logprobs"
         self.requests: list[tuple[str, dict, dict]] = []
         self.sent = 0
         self.client_left = threading.Event()
@@ -103,15 +107,24 @@ class StubHandler(BaseHTTPRequestHandler):
                 return self._json(404, {"error": {"message": "File Not Found"}})
             return self._json(200, {"tokens": list(range(len(body["content"].split())))})
         stub.requests.append((self.path, body, dict(self.headers)))
+        if stub.reject_logprobs and "logprobs" in body:
+            return self._json(400, {"error": {"code": 400, "message": "logprobs not supported"}})
         status = stub.statuses.pop(0) if stub.statuses else 200
         if status != 200:
             return self._json(status, {"error": {"code": status, "message": stub.error}})
+        self.asked_probs = bool(body.get("logprobs") or body.get("n_probs"))
         self._stream(self.path)
 
     def _event(self, path: str, text: str, final: bool) -> dict:
+        probs = self.stub.logprob is not None and self.asked_probs and bool(text)
         if path == "/infill":
             return {
                 "content": text,
+                **(
+                    {"completion_probabilities": [{"token": text, "logprob": self.stub.logprob}]}
+                    if probs
+                    else {}
+                ),
                 "stop": final,
                 **(
                     {
@@ -130,7 +143,16 @@ class StubHandler(BaseHTTPRequestHandler):
                     {"delta": {"content": text}, "finish_reason": "stop" if final else None}
                 ]
             }
-        return {"choices": [{"text": text, "finish_reason": "stop" if final else None}]}
+        logprobs = {"tokens": [text], "token_logprobs": [self.stub.logprob]} if probs else None
+        return {
+            "choices": [
+                {
+                    "text": text,
+                    "finish_reason": "stop" if final else None,
+                    **({"logprobs": logprobs} if logprobs else {}),
+                }
+            ]
+        }
 
     def _chunk(self, data: bytes) -> None:
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
