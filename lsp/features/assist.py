@@ -27,6 +27,7 @@ from context.assist.commit import (
 from context.window import split_lines
 from engine.types import CompletionError
 from lsp.convert import path_of, to_client_position
+from lsp.features.index import workspace_roots
 
 log = logging.getLogger(__name__)
 
@@ -198,13 +199,21 @@ async def docstring_command(ls, *args: Any) -> dict:
 
 
 def _repo_for(ls, arg: dict) -> Path:
+    """The repository a command names; CommitError when it lies outside the workspace
+    (an argument like `root/../elsewhere` must not make Cove read another repository).
+    """
+    roots = workspace_roots(ls)
     if arg.get("repo"):
-        return Path(arg["repo"])
-    if arg.get("uri"):
+        repo = Path(arg["repo"])
+    elif arg.get("uri"):
         path = Path(path_of(arg["uri"]))
-        return commit_buffer_repo(str(path)) or path.parent
-    root = ls.workspace.root_path
-    return Path(root) if root else Path.cwd()
+        repo = commit_buffer_repo(str(path)) or path.parent
+    else:
+        return roots[0] if roots else Path.cwd()
+    real = repo.resolve()
+    if roots and not any(real.is_relative_to(root.resolve()) for root in roots):
+        raise CommitError(f"{repo} is outside the workspace; Cove drafts messages only there.")
+    return repo
 
 
 async def draft_commit_command(ls, *args: Any) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,6 +104,8 @@ async def index_with_progress(
             None, lambda: repo.build(report, cancel, pause=lambda: completion_waiting(ls))
         )
         message = f"{stats.files} files, {stats.parsed} parsed in {stats.seconds:.1f} s"
+        if stats.error:  # the database is locked, read-only or full: one line, no traceback
+            message += f"; stopped: {stats.error} (completions go on; the next build retries)"
     except Exception as error:  # the index stays consistent; completions go on without it
         log.exception("indexing %s failed", repo.root)
         message = f"failed: {error}"
@@ -110,9 +113,37 @@ async def index_with_progress(
     ls.log_to_client("info", f"index {repo.root}: {message}")
 
 
-def _repo_of(ls, uri: str) -> tuple[RepositoryContext, str] | None:
+def workspace_roots(ls) -> list[Path]:
+    """The workspace's folders as the client names them (root and workspace folders)."""
+    found = [ls.workspace.root_path] + [path_of(f.uri) for f in ls.workspace.folders.values()]
+    return [Path(os.path.abspath(p)) for p in dict.fromkeys(found) if p]
+
+
+def through_symlink(ls, path: str) -> bool:
+    """True when `path` is a symlink or lies under one inside a workspace folder (or, outside
+    every folder, resolves elsewhere): reading it would read a file outside the repository.
+    """
+    target = Path(os.path.abspath(path))
+    for root in workspace_roots(ls):
+        if target.is_relative_to(root):
+            step = root
+            for part in target.relative_to(root).parts:
+                step = step / part
+                if step.is_symlink():
+                    return True
+            return False
+    return os.path.realpath(target) != str(target)
+
+
+def _repo_of(ls, uri: str, *, from_disk: bool = False) -> tuple[RepositoryContext, str] | None:
+    """The repository of a document and its path; None without context. `from_disk`: the
+    event makes Cove read the file itself (save, watched change), which a symlink may not lead.
+    """
     path = path_of(uri)
     if ls.repos is None or path == uri:  # no context, or not a file on disk
+        return None
+    if from_disk and through_symlink(ls, path):
+        log.info("not reading %s: it is reached through a symlink", path)
         return None
     repo, fresh = ls.repos.for_path(path)
     if fresh:
@@ -142,7 +173,7 @@ def note_open(ls, params: types.DidOpenTextDocumentParams) -> None:
 
 def note_save(ls, params: types.DidSaveTextDocumentParams) -> None:
     """Saved: re-index that file from disk (debounced)."""
-    found = _repo_of(ls, params.text_document.uri)
+    found = _repo_of(ls, params.text_document.uri, from_disk=True)
     if found is not None:
         ls.updates.schedule(found[0], found[1])
 
@@ -150,7 +181,7 @@ def note_save(ls, params: types.DidSaveTextDocumentParams) -> None:
 def note_watched(ls, params: types.DidChangeWatchedFilesParams) -> None:
     """Files changed outside the editor: update or drop each, no rescan."""
     for event in params.changes:
-        found = _repo_of(ls, event.uri)
+        found = _repo_of(ls, event.uri, from_disk=True)
         if found is None:
             continue
         repo, path = found
