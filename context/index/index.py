@@ -65,6 +65,7 @@ class BuildStats:
     # CPU seconds per step, summed over threads: discover, read, parse, symbols, chunk,
     # write (SQL, FTS included), commit; and "paused" (wall seconds spent yielding).
     phases: dict[str, float] = field(default_factory=dict)
+    error: str = ""  # why the build stopped short (the database locked, read-only, full)
 
 
 @dataclass(frozen=True)
@@ -134,14 +135,28 @@ class RepositoryIndex(IndexStore):
         """
         started = time.perf_counter()
         threads = threads or parse_threads()
+        if not self.reopen():  # still unusable (its log line said so): nothing to build into
+            return BuildStats(error=self.unavailable, seconds=time.perf_counter() - started)
         try:
             stats = self._build(progress, cancel, pause, threads)
+        except sqlite3.OperationalError as error:  # locked, read-only, full: keep what it holds
+            log.warning(
+                "index database %s: %s during the build; completions use what it holds, "
+                "the next build tries again",
+                self.db_path,
+                error,
+            )
+            stats = BuildStats(files=self.file_count(), error=str(error))
         except sqlite3.DatabaseError as error:
             log.warning(
                 "index database %s failed during the build (%s); rebuilding it", self.db_path, error
             )
             self.reset()
-            stats = self._build(progress, cancel, pause, threads)
+            stats = (
+                BuildStats(error=self.unavailable)
+                if self.unavailable
+                else self._build(progress, cancel, pause, threads)
+            )
         stats.seconds = time.perf_counter() - started
         log.info(
             "indexed %s: %d files, %d parsed, %d re-stat'ed, %d removed in %.2f s (%s)",

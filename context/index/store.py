@@ -5,7 +5,10 @@ connections: the writer (builds and updates: one transaction per batch of files,
 row of a batch in a few `executemany` calls) and the reader (completion requests). WAL lets
 the reader see the last committed batch while the writer works, so a request never waits
 for a build. A database SQLite finds corrupt, or with another schema version, is deleted
-and rebuilt, with a log line.
+and rebuilt, with a log line. One that cannot be opened or written (locked by another
+process, a read-only or full disk) is never deleted: the store stands in with empty
+in-memory tables (completions go on without repository context), says so in one log
+line, and the next build tries the file again.
 """
 
 from __future__ import annotations
@@ -96,8 +99,9 @@ class IndexStore:
         self.db_path = db_path
         self._lock = threading.RLock()  # the writer connection
         self._read_lock = threading.Lock()  # the reader connection
-        self._conn = self._connect()
-        self._reader = self._open_reader()
+        self.unavailable = ""  # why the file cannot be used now ("" when it can)
+        self._corrupt = 0  # 1: a read found the file corrupt; 2: a rebuild was asked for
+        self._conn, self._reader = self._open_or_stand_in()
         # Asked again on every keystroke: per-file symbol lists (a write drops the files it
         # changed) and document frequencies (they drift little: a build batch clears them).
         self._cache_lock = threading.Lock()
@@ -138,6 +142,8 @@ class IndexStore:
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
         try:
             return self._open_checked()
+        except sqlite3.OperationalError:  # locked, read-only, full: the file may well be fine
+            raise
         except sqlite3.DatabaseError as error:
             log.warning(
                 "index database %s is unusable (%s); deleting and rebuilding it",
@@ -146,6 +152,60 @@ class IndexStore:
             )
             self._delete_files()
             return self._open_checked()
+
+    def _open_or_stand_in(
+        self, announce: bool = True
+    ) -> tuple[sqlite3.Connection, sqlite3.Connection]:
+        """Writer and reader on the file, or empty in-memory stand-ins when it is unusable
+        (`announce`: say so in the log; a retry that fails again stays quiet).
+        """
+        try:
+            conn = self._connect()
+            try:
+                return conn, self._open_reader()
+            except sqlite3.Error:
+                conn.close()
+                raise
+        except (sqlite3.Error, OSError) as error:
+            self.unavailable = str(error) or type(error).__name__
+            (log.warning if announce else log.debug)(
+                "index database %s cannot be used (%s): completions go on without repository "
+                "context; the next build tries again",
+                self.db_path,
+                self.unavailable,
+            )
+            stand_ins = []
+            for _ in range(2):  # writes land in one, reads see the other: always empty
+                conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+                conn.executescript(SCHEMA)
+                stand_ins.append(conn)
+            return stand_ins[0], stand_ins[1]
+
+    def reopen(self) -> bool:
+        """Try the file again after it was unusable (or corrupt); True when it is in use."""
+        if not self.unavailable and self._corrupt == 0:
+            return True
+        with self._lock, self._read_lock:
+            for conn in (self._reader, self._conn):
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+            if self._corrupt:
+                self._delete_files()
+            was = self.unavailable
+            self.unavailable, self._corrupt = "", 0
+            self._conn, self._reader = self._open_or_stand_in(announce=not was)
+            self._changed(None)
+        if not self.unavailable:
+            log.info("index database %s is in use again", self.db_path)
+        return not self.unavailable
+
+    def take_rebuild(self) -> bool:
+        """True once after a read found the file corrupt: the caller should build() now."""
+        with self._cache_lock:
+            if self._corrupt == 1:
+                self._corrupt = 2
+                return True
+        return False
 
     def _delete_files(self) -> None:
         for suffix in ("", "-wal", "-shm", "-journal"):
@@ -159,8 +219,8 @@ class IndexStore:
                 with contextlib.suppress(sqlite3.Error):
                     conn.close()
             self._delete_files()
-            self._conn = self._open_checked()
-            self._reader = self._open_reader()
+            self.unavailable, self._corrupt = "", 0
+            self._conn, self._reader = self._open_or_stand_in()
             self._changed(None)
 
     def close(self) -> None:
@@ -324,10 +384,18 @@ class IndexStore:
             except sqlite3.OperationalError as error:  # e.g. an FTS syntax problem: no hits
                 log.debug("index query failed: %s", error)
                 return []
+            except sqlite3.DatabaseError as error:  # the file went bad under us: rebuild it
+                if self._corrupt == 0:
+                    self._corrupt = 1
+                    log.warning(
+                        "index database %s is corrupt (%s): rebuilding it", self.db_path, error
+                    )
+                return []
 
     def file_count(self) -> int:
         """Files in the index."""
-        return self._query("SELECT COUNT(*) FROM files")[0][0]
+        rows = self._query("SELECT COUNT(*) FROM files")
+        return rows[0][0] if rows else 0
 
     def has_file(self, path: str) -> bool:
         """True when `path` (relative) is indexed."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sqlite3
 import threading
 import time
 from collections import OrderedDict
@@ -263,7 +264,7 @@ class Repositories:
         if not self.settings.enabled:
             return []
         repo, fresh = self.for_path(path)
-        if fresh:
+        if fresh or repo.index.take_rebuild():  # new, or its database went bad: (re)build
             self.on_open(repo)
         return repo.provider(text, path, window, budget_tokens)
 
@@ -313,6 +314,8 @@ class DebouncedUpdates:
                 del self._timers[key]
             try:
                 repo.update_file(path, text)
+            except sqlite3.OperationalError as error:  # locked, read-only, full: one line
+                log.warning("re-indexing %s skipped: %s", path, error)
             except Exception:  # a failed update leaves the old rows: still consistent
                 log.exception("re-indexing %s failed", path)
 
