@@ -341,7 +341,8 @@ class IndexStore:
                 written = time.thread_time()
                 self._conn.execute("COMMIT")
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                if self._conn.in_transaction:  # a full disk may have rolled it back already
+                    self._conn.execute("ROLLBACK")
                 raise
             if clock is not None:
                 clock["write"] = clock.get("write", 0.0) + written - began

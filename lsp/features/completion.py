@@ -18,6 +18,7 @@ from lsprotocol import types
 
 from context.completion import Completion, should_show
 from context.document import Snapshot
+from engine.types import CompletionError
 from lsp.convert import (
     completion_items,
     inline_items,
@@ -99,6 +100,9 @@ async def _complete(ls, uri: str, position: types.Position, kind: str, explicit:
         raise
     except ValueError as error:
         ls.log_to_client("info", f"{kind}: {error}; empty answer")
+        return None
+    except CompletionError as error:  # the server is down, slow, or answers garbage
+        ls.log_to_client("warning", f"{kind} {request_id} {where}: {error}; empty answer")
         return None
     ls.log_to_client("info", _log_line(kind, request_id, uri, line, character, completion))
     threshold = ls.settings.generation.min_confidence
