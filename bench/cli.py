@@ -191,6 +191,7 @@ def run_bench(
     command: str = "",
 ) -> Path:
     """Run the named benchmarks and write the report; returns its path."""
+    from bench.confidence import bench_confidence_cost
     from bench.keystroke import bench_keystroke
     from bench.latency import bench_latency, bench_memory
     from bench.quality import Ledger
@@ -221,6 +222,7 @@ def run_bench(
         if "latency" in wanted:
             bench_latency(report, backend, options.quick)
             bench_keystroke(report)  # the preparation step alone, on a 12k-line file
+            bench_confidence_cost(report, backend, Path(__file__).resolve().parents[1])
             _write(report, out, command)
         root = _index_root(options) if wanted & {"index", "memory"} else None
         if root and "index" in wanted:

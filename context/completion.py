@@ -74,14 +74,12 @@ class Completion:
     alternatives_ms: float = 0.0
 
     def choices(self) -> list[Choice]:
-        """Every distinct suggestion, most confident first (unknown confidence keeps the
-        greedy answer first); empty when there is nothing to show.
+        """Every distinct suggestion: the greedy answer first, then the alternatives in the
+        order of their first token's probability (how they were generated). Not by mean
+        token probability: a degenerate run (`1234567890...`) scores high on it.
         """
         items = [Choice(text=self.text, confidence=self.confidence)] if self.text else []
-        items += list(self.alternatives)
-        if self.confidence is None:  # nothing to order by: the greedy answer stays first
-            return items
-        return sorted(items, key=lambda c: -(c.confidence.score if c.confidence else -1.0))
+        return items + list(self.alternatives)
 
     def to_json(self) -> dict:
         """The `--json` shape of `cove complete`."""

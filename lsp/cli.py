@@ -183,7 +183,7 @@ def cmd_complete(args: argparse.Namespace) -> int:
         payload["timings"]["load_ms"] = round(backend.load_ms, 1)
         print(json.dumps(payload, indent=2))
     elif args.alternatives:
-        for choice in completion.choices():  # most confident first, each ended by a rule
+        for choice in completion.choices():  # greedy first, each ended by a rule
             print(f"{choice.text}\n---")
     else:
         print(completion.text)
@@ -394,7 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=0,
         metavar="N",
-        help="also up to N (at most 4) other suggestions, most confident first",
+        help="also up to N (at most 4) other suggestions (from the next most likely first tokens)",
     )
     # One-shot use has no next keystroke to finish a cut-short prompt: wait for a cold start.
     complete.add_argument(

@@ -67,8 +67,8 @@ def to_client_position(
 def inline_items(
     completion: Completion, position: types.Position, accept_args: dict
 ) -> types.InlineCompletionList:
-    """The suggestions as ghost text (plain-string insertText at the cursor), most confident
-    first: one for an automatic request, up to 1 + `generation.alternatives` for an explicit one.
+    """The suggestions as ghost text (plain-string insertText at the cursor), the greedy
+    answer first: one for an automatic request, up to 1 + `generation.alternatives` for an explicit one.
     """
     items = [
         types.InlineCompletionItem(

@@ -141,6 +141,9 @@ class LocalBackend:
     """llama-cpp-python in-process, greedy decoding, KV prefix reuse."""
 
     heals = True  # decoding is ours: the healed word is forced token by token
+    # Log-probabilities and the branch point of alternatives; off only in the benchmark that
+    # measures what they cost an automatic request.
+    track_confidence = True
 
     def __init__(
         self,
@@ -417,7 +420,7 @@ class LocalBackend:
                     logits, token, forced = branch.logits, forced, None
                 else:
                     logits = self._logits()
-                    if branch is None:
+                    if branch is None and self.track_confidence:
                         branch = _Branch(
                             n_tokens=self.llm.n_tokens,
                             raw=s.raw,
@@ -428,7 +431,8 @@ class LocalBackend:
                     token = self._greedy(
                         logits, banned=self._blank_tokens() if s.ban_blank else None
                     )
-                s.logprobs.append(log_softmax_at(logits, token))
+                if self.track_confidence:
+                    s.logprobs.append(log_softmax_at(logits, token))
                 s.ban_blank = False
             if lib.llama_vocab_is_eog(vocab, token) or token in self._special_stop_ids:
                 return _Decoded(text, "eos", generated, s.logprobs, branch)

@@ -132,3 +132,27 @@ def test_rows_of_one_problem_run_together():
     ]
     assert sorted(names, key=_row_order) == [names[1], names[2], names[0]]
     assert _row_order("humaneval-HumanEval_75_is_multiply_prime.json-L24")[:2] == (75, 24)
+
+
+def test_gate_rows_precision_and_coverage():
+    from bench.gate import gate_rows, gate_tables
+
+    def item(got, exact, score):
+        confidence = (
+            None if score is None else {"score": score, "first_prob": score, "min_prob": score}
+        )
+        return {"pipeline": "cove", "got": got, "exact": exact, "confidence": confidence}
+
+    items = [
+        item("a", True, 0.9),
+        item("b", False, 0.2),
+        item("c", True, 0.6),
+        item("", False, 0.95),  # empty: never shown
+        item("d", False, None),  # unknown: shown at every threshold
+    ]
+    rows = {r["threshold"]: r for r in gate_rows(items, "cove")}
+    assert (rows[0.0]["shown"], rows[0.0]["precision"]) == (4, 0.5)
+    assert rows[0.5]["shown"] == 3 and rows[0.5]["precision"] == 2 / 3
+    assert rows[0.7]["shown"] == 2 and rows[0.7]["kept_right"] == 0.5
+    assert rows[0.0]["coverage"] == 4 / 5 and rows[0.7]["em_all"] == 1 / 5
+    assert "Confidence gate: cove, score (n = 5)" in gate_tables(items, ["cove"])

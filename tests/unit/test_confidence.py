@@ -92,15 +92,10 @@ def completion(text: str, score: float | None, *alternatives: Choice) -> Complet
     )
 
 
-def test_choices_most_confident_first_and_unknown_keeps_the_greedy_answer_first():
+def test_choices_put_the_greedy_answer_first_then_the_alternatives_in_rank_order():
     c = completion("a", 0.4, Choice(text="b", confidence=sure(0.6)), Choice(text="c"))
-    assert [x.text for x in c.choices()] == ["b", "a", "c"]
-    assert [
-        x.text for x in completion("a", None, Choice(text="b", confidence=sure(0.9))).choices()
-    ] == [
-        "a",
-        "b",
-    ]
+    assert [x.text for x in c.choices()] == ["a", "b", "c"]
+    assert [x.text for x in completion("", 0.9, Choice(text="b")).choices()] == ["b"]
     assert completion("", 0.9).choices() == []
 
 
