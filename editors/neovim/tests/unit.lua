@@ -11,6 +11,7 @@ require('cove').setup({ ghost = { debounce_ms = 10 } })
 -- The fake server: answers like `cove serve`, from a script the tests control.
 local fake = {
   suggestion = 'math.pi * radius ** 2', -- what the "model" completes after "return "
+  alternatives = {}, -- what else it offers on an explicit request
   requests = {}, -- inlineCompletion params, in order
   commands = {}, -- executeCommand params, in order
   loaded = false,
@@ -41,19 +42,20 @@ local function fake_server(dispatchers)
       local bufnr = vim.uri_to_bufnr(params.textDocument.uri)
       local line = vim.api.nvim_buf_get_lines(bufnr, params.position.line, params.position.line + 1, false)[1]
       local typed = line:sub(1, params.position.character):match('return (.*)$')
-      if not typed or fake.suggestion:sub(1, #typed) ~= typed then
-        return { items = {} }
-      end
-      local rest = fake.suggestion:sub(#typed + 1)
-      return {
-        items = {
-          {
+      -- Like the server: the alternatives only for an explicit request (Invoked).
+      local texts = { fake.suggestion, unpack(params.context.triggerKind == 1 and fake.alternatives or {}) }
+      local items = {}
+      for _, text in ipairs(typed and texts or {}) do
+        if text:sub(1, #typed) == typed then
+          local rest = text:sub(#typed + 1)
+          items[#items + 1] = {
             insertText = rest,
             range = { start = params.position, ['end'] = params.position },
             command = { title = 'accepted', command = 'cove.accepted', arguments = { { text = rest } } },
-          },
-        },
-      }
+          }
+        end
+      end
+      return { items = items }
     end,
     ['workspace/executeCommand'] = function(params)
       table.insert(fake.commands, params)
@@ -240,6 +242,136 @@ local function main()
     wait_for('normal mode', function()
       return mode() == 'n' and ghost_text(bufnr) == nil
     end)
+  end)
+
+  --- A fresh "    return " line in insert mode with the automatic suggestion on screen.
+  local function fresh_return_line()
+    vim.api.nvim_buf_set_lines(bufnr, 3, -1, false, { '    return ' })
+    vim.api.nvim_win_set_cursor(0, { 4, 0 })
+    feed('A', 'n')
+    wait_for('automatic ghost', function()
+      return ghost_text(bufnr) == fake.suggestion
+    end)
+  end
+
+  --- The last cove.accepted since `before` commands.
+  local function accepted_since(before)
+    return wait_for('cove.accepted', function()
+      for i = #fake.commands, before + 1, -1 do
+        if fake.commands[i].command == 'cove.accepted' then
+          return fake.commands[i]
+        end
+      end
+    end)
+  end
+
+  step('accept word takes the suggestion word by word; the rest stays, no new request', function()
+    fake.suggestion = 'foo.bar(baz) + qux'
+    fresh_return_line()
+    local asked, before = #fake.requests, #fake.commands
+    local typed = ''
+    for _, word in ipairs({ 'foo', '.', 'bar', '(', 'baz', ')', ' +', ' qux' }) do
+      typed = typed .. word
+      feed('<M-Right>')
+      wait_for('word ' .. vim.inspect(word), function()
+        return line(bufnr, 4) == '    return ' .. typed
+      end)
+      equal(vim.api.nvim_win_get_cursor(0), { 4, #'    return ' + #typed }, 'cursor after the word')
+      t.sleep(40) -- past the debounce: an automatic request would have gone out by now
+      local rest = fake.suggestion:sub(#typed + 1)
+      equal(ghost_text(bufnr), rest ~= '' and rest or nil, 'ghost after ' .. vim.inspect(typed))
+      if rest ~= '' then -- (after a whole accept Cove asks again, for the next suggestion)
+        equal(#fake.requests, asked, 'requests sent after accepting ' .. vim.inspect(typed))
+      end
+    end
+    equal(accepted_since(before).arguments, { { text = 'foo.bar(baz) + qux' } }, 'the last word is a whole accept')
+    feed('<Esc>', 'n')
+    wait_for('normal mode', function()
+      return mode() == 'n' and ghost_text(bufnr) == nil
+    end)
+  end)
+
+  step('accept word at a line break takes it and the indentation, then the next word', function()
+    fake.suggestion = 'compute(\n        radius)'
+    fresh_return_line()
+    feed('<M-Right>')
+    feed('<M-Right>')
+    wait_for('the first line', function()
+      return line(bufnr, 4) == '    return compute('
+    end)
+    feed('<M-Right>')
+    wait_for('the break and the indentation', function()
+      return line(bufnr, 5) == '        '
+    end)
+    equal(ghost_text(bufnr), 'radius)', 'ghost on the new line')
+    feed('<M-Right>')
+    wait_for('the word after the break', function()
+      return line(bufnr, 5) == '        radius'
+    end)
+    feed('<Esc>', 'n')
+    wait_for('normal mode', function()
+      return mode() == 'n' and ghost_text(bufnr) == nil
+    end)
+  end)
+
+  step('trigger asks explicitly; next/prev cycle its items, typing filters them, Tab takes the shown one', function()
+    fake.suggestion = 'math.pi * radius ** 2'
+    fake.alternatives = { 'radius * radius * math.pi', 'math.tau * radius ** 2 / 2' }
+    fresh_return_line()
+    feed('<C-]>')
+    feed('<M-\\>')
+    wait_for('the explicit answer', function()
+      return select(2, ghost.position(bufnr)) == 3
+    end)
+    equal(fake.requests[#fake.requests].context.triggerKind, 1, 'explicit trigger')
+    local function shows(index, text)
+      wait_for(('item %d: %s'):format(index, text), function()
+        return ghost.position(bufnr) == index and ghost_text(bufnr) == text
+      end)
+    end
+    shows(1, 'math.pi * radius ** 2')
+    feed('<M-]>')
+    shows(2, 'radius * radius * math.pi')
+    feed('<M-]>')
+    shows(3, 'math.tau * radius ** 2 / 2')
+    feed('<M-]>')
+    shows(1, 'math.pi * radius ** 2')
+    feed('<M-[>')
+    shows(3, 'math.tau * radius ** 2 / 2')
+    local asked, before = #fake.requests, #fake.commands
+    feed('m', 'n')
+    shows(3, 'ath.tau * radius ** 2 / 2')
+    feed('<M-]>')
+    shows(1, 'ath.pi * radius ** 2') -- "radius * ..." no longer fits what was typed
+    feed('<M-]>')
+    shows(3, 'ath.tau * radius ** 2 / 2')
+    t.sleep(40)
+    equal(#fake.requests, asked, 'no request while typing through an explicit answer')
+    feed('<Tab>')
+    wait_for('the shown item accepted', function()
+      return line(bufnr, 4) == '    return math.tau * radius ** 2 / 2'
+    end)
+    equal(accepted_since(before).arguments, { { text = 'math.tau * radius ** 2 / 2' } }, 'its command')
+    feed('<Esc>', 'n')
+    wait_for('normal mode', function()
+      return mode() == 'n' and ghost_text(bufnr) == nil
+    end)
+  end)
+
+  step('next after an automatic suggestion asks for the alternatives and shows the second', function()
+    fresh_return_line()
+    equal({ ghost.position(bufnr) }, { 1, 1 }, 'one automatic item')
+    equal(fake.requests[#fake.requests].context.triggerKind, 2, 'automatic request')
+    feed('<M-]>')
+    wait_for('the second item', function()
+      return ghost.position(bufnr) == 2 and ghost_text(bufnr) == 'radius * radius * math.pi'
+    end)
+    equal(fake.requests[#fake.requests].context.triggerKind, 1, 'explicit request')
+    feed('<Esc>', 'n')
+    wait_for('normal mode', function()
+      return mode() == 'n' and ghost_text(bufnr) == nil
+    end)
+    fake.alternatives = {}
   end)
 
   step(':CoveExplain shows the Markdown in a scratch buffer', function()

@@ -25,6 +25,11 @@ M.defaults = {
   keymaps = {
     accept = '<Tab>',
     accept_line = '<M-l>',
+    --- The next word: leading blanks and a run of word characters, or a run of punctuation.
+    accept_word = '<M-Right>',
+    --- The next / previous alternative (the first press asks the server for them).
+    next = '<M-]>',
+    prev = '<M-[>',
     dismiss = '<C-]>',
     trigger = '<M-\\>',
   },

@@ -2,7 +2,8 @@
 ---
 --- Neovim 0.12+ has vim.lsp.inline_completion: we turn it on and map our keys to it.
 --- On 0.11 this module renders the suggestion itself with extmarks: the first line as
---- inline virtual text at the cursor, the rest as virtual lines below.
+--- inline virtual text at the cursor, the rest as virtual lines below. An explicit request
+--- (the trigger key) gets the server's alternatives too; next/prev cycle through them.
 local config = require('cove.config')
 
 local api = vim.api
@@ -20,7 +21,10 @@ M.ns = api.nvim_create_namespace('cove.ghost')
 ---@field command? lsp.Command run after a whole accept (cove.accepted)
 
 ---@class cove.GhostState
----@field item? cove.GhostItem
+---@field item? cove.GhostItem the one on screen: items[index]
+---@field items? cove.GhostItem[] all items of the last answer, most confident first
+---@field index? integer
+---@field explicit? boolean the items came from an explicit request (with the alternatives)
 ---@field shown? string the part of item.text that is on screen
 ---@field timer? uv.uv_timer_t
 ---@field request? { client_id: integer, id: integer }
@@ -83,6 +87,14 @@ function M.visible(bufnr)
   return state_of(bufnr).shown ~= nil
 end
 
+--- Which item is on screen and how many the answer had (0, 0 when none), for statuslines and tests.
+---@param bufnr? integer
+---@return integer index, integer count
+function M.position(bufnr)
+  local state = state_of(bufnr or api.nvim_get_current_buf())
+  return state.shown and state.index or 0, state.shown and #state.items or 0
+end
+
 --- The text on screen (nil when none), for statuslines and tests.
 ---@param bufnr? integer
 ---@return string?
@@ -96,7 +108,32 @@ local function clear_marks(bufnr)
   end
 end
 
---- Draw the part of the item the user has not typed yet; drop it when the typing diverged.
+--- Make `items` the suggestions, showing items[index] (wrapping around; nil: none).
+---@param state cove.GhostState
+---@param items? cove.GhostItem[]
+---@param index? integer
+local function set_items(state, items, index)
+  if not items or #items == 0 then
+    state.items, state.index, state.item, state.explicit = nil, nil, nil, nil
+    return
+  end
+  state.items, state.index = items, ((index or 1) - 1) % #items + 1
+  state.item = items[state.index]
+end
+
+--- What the user has not typed yet of `item` with the cursor at (row, col); nil when the
+--- typing diverged from it or took all of it.
+---@return string?
+local function untyped(bufnr, item, row, col)
+  local line = api.nvim_buf_get_lines(bufnr, row, row + 1, false)[1] or ''
+  local typed = row == item.row and col >= item.col and line:sub(item.col + 1, col) or nil
+  if not typed or item.text:sub(1, #typed) ~= typed or #typed == #item.text then
+    return nil
+  end
+  return item.text:sub(#typed + 1)
+end
+
+--- Draw the part of the item the user has not typed yet; drop the items when the typing diverged.
 ---@param bufnr integer
 function M.render(bufnr)
   local state = state_of(bufnr)
@@ -109,16 +146,9 @@ function M.render(bufnr)
   end
   local cursor = api.nvim_win_get_cursor(win)
   local row, col = cursor[1] - 1, cursor[2]
-  local line = api.nvim_buf_get_lines(bufnr, row, row + 1, false)[1] or ''
-  local typed = row == item.row and col >= item.col and line:sub(item.col + 1, col) or nil
-  if not typed or item.text:sub(1, #typed) ~= typed then
-    state.item = nil
-    return
-  end
-  local rest = item.text:sub(#typed + 1)
-  if rest == '' then
-    state.item = nil
-    return
+  local rest = untyped(bufnr, item, row, col)
+  if not rest then
+    return set_items(state, nil)
   end
   local hl = config.values.ghost.hl_group
   local lines = vim.split(rest, '\n', { plain = true })
@@ -159,18 +189,13 @@ local function stop_timer(state)
   end
 end
 
---- Take the server's answer: the first item becomes the suggestion.
+--- One item of the server's answer in buffer coordinates.
 ---@param bufnr integer
 ---@param client vim.lsp.Client
----@param result lsp.InlineCompletionList|lsp.InlineCompletionItem[]|nil
+---@param raw lsp.InlineCompletionItem
 ---@param anchor { row: integer, col: integer }
-local function take_result(bufnr, client, result, anchor)
-  local raw = result and (result.items or result)[1]
-  local state = state_of(bufnr)
-  if not raw then
-    state.item = nil
-    return M.render(bufnr)
-  end
+---@return cove.GhostItem
+local function to_item(bufnr, client, raw, anchor)
   local text = type(raw.insertText) == 'string' and raw.insertText or (raw.insertText or {}).value or ''
   local item = {
     client_id = client.id,
@@ -186,14 +211,36 @@ local function take_result(bufnr, client, result, anchor)
     item.row, item.col = raw.range.start.line, byte_col(bufnr, raw.range.start, enc)
     item.end_row, item.end_col = raw.range['end'].line, byte_col(bufnr, raw.range['end'], enc)
   end
-  state.item = item
+  return item
+end
+
+--- Take the server's answer: all its (distinct, non-empty) items, items[index] on screen.
+---@param bufnr integer
+---@param client vim.lsp.Client
+---@param result lsp.InlineCompletionList|lsp.InlineCompletionItem[]|nil
+---@param anchor { row: integer, col: integer }
+---@param explicit boolean
+---@param index? integer
+local function take_result(bufnr, client, result, anchor, explicit, index)
+  local items, seen = {}, {}
+  for _, raw in ipairs(result and (result.items or result) or {}) do
+    local item = to_item(bufnr, client, raw, anchor)
+    if item.text ~= '' and not seen[item.text] then
+      seen[item.text] = true
+      items[#items + 1] = item
+    end
+  end
+  local state = state_of(bufnr)
+  set_items(state, items, index)
+  state.explicit = explicit and #items > 0 or nil
   M.render(bufnr)
 end
 
 --- Ask the server for a suggestion at the cursor.
 ---@param bufnr? integer
----@param kind? integer 1 invoked (a key), 2 automatic (a pause in typing)
-function M.request(bufnr, kind)
+---@param kind? integer 1 invoked (a key: with the alternatives), 2 automatic (a pause in typing)
+---@param index? integer which item of the answer to show first (default 1, wraps around)
+function M.request(bufnr, kind, index)
   bufnr = bufnr or api.nvim_get_current_buf()
   local state = state_of(bufnr)
   local client = client_of(bufnr)
@@ -202,6 +249,7 @@ function M.request(bufnr, kind)
     return
   end
   cancel_request(state)
+  stop_timer(state) -- a pending automatic request would cancel this one
   local cursor = api.nvim_win_get_cursor(win)
   local anchor = { row = cursor[1] - 1, col = cursor[2] }
   local params = vim.lsp.util.make_position_params(win, client.offset_encoding)
@@ -222,7 +270,7 @@ function M.request(bufnr, kind)
     if not api.nvim_buf_is_valid(bufnr) then
       return
     end
-    take_result(bufnr, client, result, anchor)
+    take_result(bufnr, client, result, anchor, kind == 1, index)
   end, bufnr)
   if ok then
     state.request = { client_id = client.id, id = id }
@@ -234,8 +282,8 @@ end
 local function on_typing(bufnr)
   local state = state_of(bufnr)
   M.render(bufnr)
-  if not config.values.ghost.auto_trigger then
-    return
+  if not config.values.ghost.auto_trigger or (state.explicit and state.shown) then
+    return -- typing through an explicit answer keeps its alternatives: no new request
   end
   local win = window_of(bufnr)
   if not win then
@@ -268,7 +316,7 @@ function M.dismiss(bufnr)
   local state = state_of(bufnr)
   cancel_request(state)
   stop_timer(state)
-  state.item = nil
+  set_items(state, nil)
   state.shown = nil
   clear_marks(bufnr)
 end
@@ -313,61 +361,37 @@ function M.accept(bufnr)
   return true
 end
 
---- The next line of a suggestion: up to its first newline (a leading newline and the line after it).
----@param rest string
----@return string
-local function first_line(rest)
-  local newline = rest:find('\n', 1, true)
-  if not newline then
-    return rest
-  end
-  if newline > 1 then
-    return rest:sub(1, newline - 1)
-  end
-  local second = rest:find('\n', 2, true)
-  return second and rest:sub(1, second - 1) or rest
-end
-
 --- Accept one line of the suggestion; the rest stays on screen.
 ---@param bufnr? integer
 ---@return boolean
 function M.accept_line(bufnr)
-  bufnr = bufnr or api.nvim_get_current_buf()
-  if M.native() then
-    return vim.lsp.inline_completion.get({
-      bufnr = bufnr,
-      on_accept = function(item)
-        local text = type(item.insert_text) == 'string' and item.insert_text or item.insert_text.value
-        local win = window_of(bufnr)
-        if win then
-          local cursor = api.nvim_win_get_cursor(win)
-          local start = item.range and item.range.start
-          local typed = start and start.row == cursor[1] - 1 and cursor[2] - start.col or 0
-          insert_at_cursor(bufnr, win, first_line(text:sub(typed + 1)))
-        end
-      end,
-    })
-  end
-  local state = state_of(bufnr)
-  local item, rest, win = state.item, state.shown, window_of(bufnr)
-  if not item or not rest or not win then
-    return false
-  end
-  local piece = first_line(rest)
-  if piece == rest then
-    return M.accept(bufnr)
-  end
+  return require('cove.partial').accept_line(bufnr)
+end
+
+--- Accept the next word of the suggestion; the rest stays on screen.
+---@param bufnr? integer
+---@return boolean
+function M.accept_word(bufnr)
+  return require('cove.partial').accept_word(bufnr)
+end
+
+--- Show the next (`delta` 1) or previous (-1) suggestion. False when none is shown.
+---@param bufnr? integer
+---@param delta integer
+---@return boolean
+function M.cycle(bufnr, delta)
+  return require('cove.partial').cycle(bufnr, delta)
+end
+
+-- For cove.partial (partial accepts and cycling), which works on this module's state.
+M._state_of, M._window_of, M._set_items, M._untyped = state_of, window_of, set_items, untyped
+M._insert_at_cursor = insert_at_cursor
+
+--- Stop what would replace the suggestion: the request in flight and the pending one.
+---@param state cove.GhostState
+function M._hold(state)
   cancel_request(state)
   stop_timer(state)
-  local row, col = insert_at_cursor(bufnr, win, piece)
-  -- What is left is now a plain insertion at the new cursor.
-  state.item = vim.tbl_extend('force', item, {
-    row = row, col = col, text = rest:sub(#piece + 1), end_row = row, end_col = col,
-  })
-  -- Skip the automatic request our own edit would trigger: the rest is still good.
-  state.key = ('%d:%d:%d'):format(api.nvim_buf_get_changedtick(bufnr), row, col)
-  M.render(bufnr)
-  return true
 end
 
 --- Map one insert-mode key: do `action` when a suggestion is shown, else the key itself.
@@ -405,6 +429,13 @@ function M.attach(client, bufnr)
   local keys = opts.keymaps
   map(bufnr, keys.accept, M.accept, 'Cove: accept the suggestion')
   map(bufnr, keys.accept_line, M.accept_line, 'Cove: accept one line of the suggestion')
+  map(bufnr, keys.accept_word, M.accept_word, 'Cove: accept the next word of the suggestion')
+  map(bufnr, keys.next, function(b)
+    return M.cycle(b, 1)
+  end, 'Cove: show the next suggestion')
+  map(bufnr, keys.prev, function(b)
+    return M.cycle(b, -1)
+  end, 'Cove: show the previous suggestion')
   map(bufnr, keys.dismiss, function(b)
     M.dismiss(b)
     return true
