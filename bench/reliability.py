@@ -5,6 +5,12 @@ model) and prints cases run and failures found; `--final-completion` also switch
 server to the real model after its storm, `--with-model` runs the storm itself on the real
 model (both need the model: run under the lock). The
 figures feed the reliability section of the bench report (`run_reliability`).
+
+`--storm` runs the typing storm of tests/lsp/storm.py on the real model instead (under the
+lock): per block of 100 keystrokes the server's RSS, the latency p50/p95 of the requests
+answered and those in flight, a plot, and the verdict (`run_typing_storm`): RSS growth
+after the warm-up block <= 20 MB, the last block's p50 <= 1.2x the first measured block's
+(both at human speed), no answer missing.
 """
 
 from __future__ import annotations
@@ -12,10 +18,25 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-from tests.lsp.fuzz import run_fuzz
+from bench.report import percentile
+from tests.conftest import git
+from tests.lsp.fuzz import SERVE, run_fuzz
+from tests.lsp.storm import FAST_S, HUMAN_S, SOURCES, Storm, StormReport
+from tests.wire import WireClient
+
+# Warm-up (not judged), human speed, four times faster, human again: the first and last
+# judged blocks type at the same speed, so their latencies compare.
+STORM_SCHEDULE = [(100, HUMAN_S), (300, HUMAN_S), (600, FAST_S), (200, HUMAN_S)]
+STORM_OPTIONS = {
+    "model": {"path": "", "name": "qwen2.5-coder-0.5b"},
+    "budget": {"contextTokens": 256},
+    "features": {"logLevel": "info"},
+}
+RSS_LIMIT_MB, LATENCY_RATIO = 20.0, 1.2
 
 
 def run_reliability(
@@ -49,6 +70,116 @@ def run_reliability(
     return {**totals, "failures": failures}
 
 
+def run_typing_storm(schedule=STORM_SCHEDULE, options=STORM_OPTIONS, seed: int = 7) -> dict:
+    """The storm on a fresh server over a small git repository; blocks, verdicts, failures."""
+    with tempfile.TemporaryDirectory(prefix="cove-storm-") as tmp:
+        root = Path(tmp) / "repo"
+        root.mkdir()
+        git(root, "init", "-q")
+        for name, text in SOURCES.items():
+            (root / name).write_text(text)
+        options = {**options, "context": {"indexDir": str(Path(tmp) / "index")}}
+        client = WireClient(SERVE)
+        try:
+            status = client.initialize(options, root=root)["status"]
+            if status["state"] != "ready":
+                raise RuntimeError(f"the model did not load: {status}")
+            storm = Storm(client, root, seed)
+            storm.open_all()
+            report = storm.run(schedule)
+            code = client.close()
+        finally:
+            if client.proc.poll() is None:
+                client.proc.kill()
+    return judge_storm(report, exit_code=code)
+
+
+def judge_storm(report: StormReport, exit_code: int = 0) -> dict:
+    """Per-block figures and the three pass criteria (block 0 is the warm-up)."""
+    blocks = [
+        {
+            "block": i,
+            "keystrokes": b.keystrokes,
+            "interval_ms": round(b.interval_s * 1000),
+            "rss_mb": round(b.rss_kb / 1024, 1),
+            "answered": len(b.latencies_ms),
+            "p50_ms": round(percentile(b.latencies_ms, 50), 1),
+            "p95_ms": round(percentile(b.latencies_ms, 95), 1),
+            "in_flight": b.in_flight,
+            "cancelled": b.cancelled,
+        }
+        for i, b in enumerate(report.blocks)
+    ]
+    warm, judged = blocks[0], blocks[1:]
+    growth = max(b["rss_mb"] for b in judged) - warm["rss_mb"]
+    first, last = judged[0], judged[-1]
+    ratio = last["p50_ms"] / first["p50_ms"] if first["p50_ms"] else float("inf")
+    missing = report.requests - report.answered
+    return {
+        "blocks": blocks,
+        "requests": report.requests,
+        "answered": report.answered,
+        "empty": report.empty,
+        "rss_growth_mb": round(growth, 1),
+        "latency_ratio": round(ratio, 2),
+        "passed": {
+            "rss": growth <= RSS_LIMIT_MB,
+            "latency": ratio <= LATENCY_RATIO,
+            "answers": missing == 0 and not report.failures and exit_code == 0,
+        },
+        "failures": report.failures,
+    }
+
+
+def write_storm_plot(result: dict, out: Path) -> Path | None:
+    """storm.png: RSS and latency p50/p95 per block of 100 keystrokes (None without matplotlib)."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    blocks = result["blocks"]
+    x = [b["block"] for b in blocks]
+    fig, (rss, lat) = plt.subplots(2, 1, figsize=(6, 5), sharex=True)
+    rss.plot(x, [b["rss_mb"] for b in blocks], marker=".", label="server RSS")
+    rss.set_ylabel("MB")
+    rss.set_title("Typing storm (blocks of 100 keystrokes; block 0 warms up)")
+    rss.legend()
+    for key in ("p50_ms", "p95_ms"):
+        lat.plot(x, [b[key] for b in blocks], marker=".", label=key.split("_")[0])
+    lat.plot(x, [b["in_flight"] for b in blocks], marker="x", ls=":", label="in flight (count)")
+    lat.set_ylabel("ms")
+    lat.set_xlabel("block")
+    lat.legend()
+    fig.tight_layout()
+    path = out / "storm.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def print_storm(result: dict) -> None:
+    """The per-block table and the verdicts."""
+    print("block  ms/key  RSS MB  answered  p50 ms  p95 ms  in flight  cancelled")
+    for b in result["blocks"]:
+        print(
+            f"{b['block']:>5}  {b['interval_ms']:>6}  {b['rss_mb']:>6}  {b['answered']:>8}  "
+            f"{b['p50_ms']:>6}  {b['p95_ms']:>6}  {b['in_flight']:>9}  {b['cancelled']:>9}"
+        )
+    passed = result["passed"]
+    print(
+        f"storm: {result['requests']} requests, {result['answered']} answered "
+        f"({result['empty']} empty); RSS growth after warm-up {result['rss_growth_mb']} MB "
+        f"({'pass' if passed['rss'] else 'FAIL'} <= {RSS_LIMIT_MB}); last/first p50 "
+        f"{result['latency_ratio']} ({'pass' if passed['latency'] else 'FAIL'} <= "
+        f"{LATENCY_RATIO}); answers {'pass' if passed['answers'] else 'FAIL'}"
+    )
+    for failure in result["failures"][:20]:
+        print(f"  {failure}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line: run, print the totals, optionally write them as JSON."""
     parser = argparse.ArgumentParser(prog="python -m bench.reliability")
@@ -59,7 +190,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--final-completion", action="store_true", help="then the real model")
     parser.add_argument("--with-model", action="store_true", help="the storm on the real model")
     parser.add_argument("--json", type=Path, help="write the totals and failures here")
+    parser.add_argument("--storm", action="store_true", help="the typing storm (real model)")
+    parser.add_argument("--out", type=Path, default=Path("."), help="where storm.png goes")
     args = parser.parse_args(argv)
+    if args.storm:
+        result = run_typing_storm()
+        print_storm(result)
+        plot = write_storm_plot(result, args.out)
+        if plot is not None:
+            print(f"plot: {plot}")
+        if args.json:
+            args.json.write_text(json.dumps(result, indent=2))
+        return 0 if all(result["passed"].values()) else 1
     result = run_reliability(
         args.seeds,
         args.first,
