@@ -151,14 +151,18 @@ class Retriever:
             cursor.path.encode() + b"\0" + cursor.text.encode("utf-8", "surrogatepass")
         ).hexdigest()
         language = cursor.language
+        # A buffer larger than the index would read (a dump, a generated file) is not
+        # parsed whole: that took 10 s per edit of a 10 MB buffer. Imports sit at the top.
+        huge = len(cursor.text) > self.settings.max_file_bytes
         cached = self._facts  # one read: another thread may replace it meanwhile
         if cached is None or cached[0] != key:
-            imports = tuple(parse_imports(language, cursor.text))
+            head = cursor.text[: self.settings.max_file_bytes] if huge else cursor.text
+            imports = tuple(parse_imports(language, head))
             cached = self._facts = (key, BufferFacts((), imports, False))
         facts = cached[1]
         if self.index.has_file(cursor.path):
             return BufferFacts(tuple(self.index.symbols_in(cursor.path)), facts.imports, True)
-        if not facts.symbols and language:
+        if not facts.symbols and language and not huge:
             parsed = extract_symbols(language, cursor.text.encode("utf-8", "surrogatepass"))
             symbols = tuple(
                 SymbolRecord(cursor.path, x.name, x.kind, x.start_line, x.end_line, x.signature)

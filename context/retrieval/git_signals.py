@@ -98,6 +98,11 @@ class GitSignals:
         self._head_read = (now, head)
         return head
 
+    def last_head(self) -> str:
+        """HEAD's commit id as last read (requests re-read it every HEAD_TTL_S); "" before."""
+        read = self._head_read
+        return read[1] if read else ""
+
     def _read_diff(self) -> dict[str, list[tuple[int, int]]]:
         with self._git_lock:
             return self._read_diff_locked()

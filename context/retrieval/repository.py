@@ -79,6 +79,7 @@ class RepositoryContext:
         # The path table is read by the thread preparing requests and changed by the index
         # threads (build, debounced re-index, watched files).
         self._table_lock = threading.Lock()
+        self._indexed_head: str | None = None  # HEAD as the last build left it (None: unbuilt)
         self.retriever = Retriever(self.index, settings, self.ring, self.git, self.path_table)
 
     @classmethod
@@ -125,7 +126,20 @@ class RepositoryContext:
             with self._table_lock:
                 self._generation += 1
         self.git.warm()
+        self._indexed_head = self.git.last_head()
         return stats
+
+    def head_moved(self) -> bool:
+        """True once each time HEAD left where the last build saw it (a branch switch, a
+        rebase, a pull, a commit): the caller builds again, which re-reads changed files only.
+        No editor reports those files changed; HEAD is re-read by requests anyway.
+        """
+        head = self.git.last_head()
+        if self._indexed_head is None or not head or head == self._indexed_head:
+            return False
+        log.info("%s: HEAD moved to %s; re-indexing", self.root, head[:12])
+        self._indexed_head = head
+        return True
 
     def update_file(self, path: str | Path, text: str | None = None) -> str:
         """Re-index one file (from `text` when given: an unsaved buffer). See `RepositoryIndex.update_file`."""
@@ -264,7 +278,7 @@ class Repositories:
         if not self.settings.enabled:
             return []
         repo, fresh = self.for_path(path)
-        if fresh or repo.index.take_rebuild():  # new, or its database went bad: (re)build
+        if fresh or repo.index.take_rebuild() or repo.head_moved():  # new, bad, or moved
             self.on_open(repo)
         return repo.provider(text, path, window, budget_tokens)
 
