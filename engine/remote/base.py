@@ -86,7 +86,7 @@ class RemoteBackend:
             self.endpoint, timeout_s=min(timeout, 1.0), verify_tls=tls, headers=headers, keep_idle=2
         )
         self.breaker = CircuitBreaker()
-        self.tokens = TokenCounter(self._http_small, self.breaker)
+        self.tokens = TokenCounter(self._http_small, self.breaker, lambda t: self._scrub(t))
         self._watchdog = Watchdog()
         self._pool = concurrent.futures.ThreadPoolExecutor(
             settings.max_concurrency + 2, thread_name_prefix="cove-remote"

@@ -12,7 +12,9 @@ from __future__ import annotations
 import http.client
 import logging
 import os
+import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -145,14 +147,23 @@ def _read_props(http: Connector) -> dict[str, Any]:
     }
 
 
+# A run of base64 as long as a line of a key block: maybe a piece of one, so not sent.
+KEY_MATERIAL = re.compile(r"[A-Za-z0-9+/]{40,}")
+
+
 class TokenCounter:
     """Counts with the server's tokenizer, cached per text; estimates when it cannot."""
 
     QUIET_S = 10.0  # after a failed or slow tokenize call, estimate for this long
 
-    def __init__(self, http: Connector, breaker: CircuitBreaker) -> None:
+    def __init__(
+        self, http: Connector, breaker: CircuitBreaker, scrub: Callable[[str], str] | None = None
+    ) -> None:
         self.http = http
         self.breaker = breaker
+        # Text with a secret is counted here, never sent: the scrubber finds whole secrets,
+        # and a budget counts pieces (a line of a key block has no BEGIN line to match).
+        self.scrub = scrub or (lambda text: text)
         self.path = ""
         self.model = ""
         self._cache: dict[str, int] = {}
@@ -165,7 +176,8 @@ class TokenCounter:
         cached = self._cache.get(text)
         if cached is not None:
             return cached
-        counted = self._ask(text)
+        private = KEY_MATERIAL.search(text) is not None or self.scrub(text) != text
+        counted = None if private else self._ask(text)
         if counted is None:
             return estimate_tokens(text)
         if len(self._cache) > 20000:

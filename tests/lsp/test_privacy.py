@@ -7,7 +7,7 @@ opens (`sys.addaudithook`), so "never opened" is observed, not inferred from the
 
 from __future__ import annotations
 
-import json
+import io
 import threading
 from http.server import ThreadingHTTPServer
 
@@ -37,16 +37,30 @@ CURSOR = {"line": MAIN_CURSOR["line"] + BUFFER.count("\n") - MAIN.count("\n"), "
 CONFIG = f'API_TOKEN = "{GITHUB_TOKEN}"\nREGION = "eu-west-1"\n\n\ndef ring_region():\n    return REGION\n'
 
 
+class RecordingHandler(StubHandler):
+    """The stub, keeping every body it receives, token-count requests included."""
+
+    def do_POST(self):
+        raw = self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.received.append((self.path, raw.decode("utf-8", "replace")))  # type: ignore[attr-defined]
+        stream, self.rfile = self.rfile, io.BytesIO(raw)  # the stub reads the body again
+        try:
+            super().do_POST()
+        finally:
+            self.rfile = stream  # the connection's next request comes from the socket
+
+
 @pytest.fixture
 def recorder():
     """A recording OpenAI-compatible server: every request body is kept."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), StubHandler)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), RecordingHandler)
     server.daemon_threads = True
+    server.received = []  # type: ignore[attr-defined]
     server.stub = Stub(pieces=("math.pi * (outer**2 - inner**2)", "\n"))  # type: ignore[attr-defined]
     threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
     ).start()
-    yield server.stub, f"http://127.0.0.1:{server.server_port}"  # type: ignore[attr-defined]
+    yield server, f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     server.server_close()
 
@@ -81,7 +95,8 @@ def run_remote_session(client: WireClient, repo, url: str) -> dict:
 
 
 def test_remote_session_never_sends_nor_logs_a_canary(recorder, tmp_path):
-    stub, url = recorder
+    server, url = recorder
+    stub = server.stub
     repo = make_canary_repo(tmp_path)
     (repo.root / "config.py").write_text(CONFIG)  # indexed: a secret inside ordinary code
     (repo.root / ".env").write_text(f"AWS_ACCESS_KEY_ID={AWS_KEY}\nNEW=1\n")
@@ -102,7 +117,8 @@ def test_remote_session_never_sends_nor_logs_a_canary(recorder, tmp_path):
     assert [answer["result"] for answer in session["escapes"]] == ["", "", ""]  # refused
     paths = [path for path, _, _ in stub.requests]
     assert "/v1/completions" in paths and "/v1/chat/completions" in paths
-    sent = [json.dumps(body) for _, body, _ in stub.requests]
+    sent = [body for _, body in server.received]  # as sent: JSON, with its escapes
+    assert len(sent) > len(stub.requests)  # token counts were asked too
     # The secrets were in what the server was asked to send, and left scrubbed.
     assert any(PLACEHOLDER in body for body in sent)
     assert any("ring_region" in body for body in sent), "repository context was not sent"
