@@ -38,6 +38,8 @@ local GEOMETRY = {
   '    return ',
 }
 local RETURN_ROW = 10 -- 1-based row of "    return "
+-- Appended for the explicit request: a body the model can start in several ways.
+local EXPLICIT_LINES = { '', '', 'def triangle_area(base, height):', '    return ' }
 
 local function make_repository()
   local dir = vim.fn.tempname()
@@ -72,6 +74,12 @@ local function drawn_ghost(bufnr)
     end, virt_line))
   end
   return table.concat(lines, '\n'), marks[1]
+end
+
+--- The next word as VS Code's acceptNextWord takes it: blanks and a run of word characters,
+--- or a run of punctuation (written apart from cove.partial, to check it).
+local function first_word(text)
+  return text:match('^[ \t]*[%w_]+') or text:match('^[ \t]*[^%w_%s]+') or text
 end
 
 local function main()
@@ -117,17 +125,69 @@ local function main()
     out('# suggestion: ' .. vim.inspect(ghost))
   end)
 
-  step('accept with <Tab>', function()
+  --- The buffer from the "    return " line on, as one string.
+  local function from_return()
+    return table.concat(vim.api.nvim_buf_get_lines(bufnr, RETURN_ROW - 1, -1, false), '\n')
+  end
+
+  step('accept word, twice: the start of the suggestion, the rest stays without a request', function()
+    local g = require('cove.ghost')
+    local w1 = first_word(ghost)
+    local w2 = first_word(ghost:sub(#w1 + 1))
+    check(not (w1 .. w2):find('\n') and #w1 + #w2 < #ghost, 'two words and more on its first line: ' .. ghost)
+    for _, typed in ipairs({ w1, w1 .. w2 }) do
+      feed('<M-Right>')
+      wait_for('accepted ' .. vim.inspect(typed), function()
+        return from_return() == '    return ' .. typed
+      end, 10000)
+      check(g.shown(bufnr) == ghost:sub(#typed + 1), 'the rest on screen at once: ' .. tostring(g.shown(bufnr)))
+    end
+    t.sleep(500) -- past the debounce (100 ms): an automatic request would have gone out
+    local state = g._state_of(bufnr)
+    check(state.request == nil and state.timer == nil, 'no request after the accepted words')
+    check(g.shown(bufnr) == ghost:sub(#w1 + #w2 + 1), 'the rest still shown: ' .. tostring(g.shown(bufnr)))
+    out('# accepted words: ' .. vim.inspect({ w1, w2 }))
+  end)
+
+  step('accept the rest with <Tab>', function()
     feed('<Tab>')
     wait_for('the accepted text in the buffer', function()
-      return vim.api.nvim_buf_get_lines(bufnr, RETURN_ROW - 1, RETURN_ROW, false)[1] ~= '    return '
-    end)
+      return from_return() == '    return ' .. ghost
+    end, 10000)
     local lines = vim.split(ghost, '\n', { plain = true })
     local got = vim.api.nvim_buf_get_lines(bufnr, RETURN_ROW - 1, RETURN_ROW - 1 + #lines, false)
     lines[1] = '    return ' .. lines[1]
     check(vim.deep_equal(got, lines), ('buffer after accept: %s, expected %s'):format(vim.inspect(got), vim.inspect(lines)))
     local cursor = vim.api.nvim_win_get_cursor(0)
     check(cursor[1] == RETURN_ROW - 1 + #lines and cursor[2] == #got[#got], 'the cursor is after the accepted text')
+    feed('<Esc>', 'n')
+    wait_for('normal mode without ghost text', function()
+      return vim.api.nvim_get_mode().mode == 'n' and drawn_ghost(bufnr) == nil
+    end)
+  end)
+
+  step('an explicit request (trigger key) gets alternatives; next shows another', function()
+    local g = require('cove.ghost')
+    local last = vim.api.nvim_buf_line_count(bufnr)
+    vim.api.nvim_buf_set_lines(bufnr, last, last, false, EXPLICIT_LINES)
+    vim.api.nvim_win_set_cursor(0, { last + #EXPLICIT_LINES, 0 })
+    feed('A', 'n')
+    t.sleep(300) -- let the automatic request go out; the trigger replaces it
+    feed('<M-\\>')
+    wait_for('the explicit answer', function()
+      return g._state_of(bufnr).explicit and g.shown(bufnr)
+    end, 60000)
+    local items = vim.tbl_map(function(item)
+      return item.text
+    end, g._state_of(bufnr).items)
+    out('# explicit items: ' .. vim.inspect(items))
+    check(#items >= 2 and items[1] ~= items[2], 'at least two distinct items: ' .. vim.inspect(items))
+    local first = g.shown(bufnr)
+    feed('<M-]>')
+    wait_for('the second item on screen', function()
+      return g.position(bufnr) == 2
+    end, 10000)
+    check(g.shown(bufnr) == items[2] and items[2] ~= first, 'the second item shown: ' .. tostring(g.shown(bufnr)))
     feed('<Esc>', 'n')
     wait_for('normal mode without ghost text', function()
       return vim.api.nvim_get_mode().mode == 'n' and drawn_ghost(bufnr) == nil
