@@ -199,7 +199,7 @@ async def docstring_command(ls, *args: Any) -> dict:
 
 
 def _repo_for(ls, arg: dict) -> Path:
-    """The repository a command names; CommitError when it lies outside the workspace
+    """The repository a command names; CommitError when it is none the editor works in
     (an argument like `root/../elsewhere` must not make Cove read another repository).
     """
     roots = workspace_roots(ls)
@@ -210,10 +210,19 @@ def _repo_for(ls, arg: dict) -> Path:
         repo = commit_buffer_repo(str(path)) or path.parent
     else:
         return roots[0] if roots else Path.cwd()
-    real = repo.resolve()
-    if roots and not any(real.is_relative_to(root.resolve()) for root in roots):
+    if roots and not _works_in(ls, roots, repo.resolve()):
         raise CommitError(f"{repo} is outside the workspace; Cove drafts messages only there.")
     return repo
+
+
+def _works_in(ls, roots: list[Path], repo: Path) -> bool:
+    """True for a folder inside a workspace folder, or holding one (a workspace opened on a
+    subfolder of its repository) or holding a document the editor has open.
+    """
+    uris = list(ls.workspace.text_documents)
+    opened = [Path(path_of(uri)).parent for uri in uris if path_of(uri) != uri]  # files only
+    inside = any(repo.is_relative_to(root.resolve()) for root in roots)
+    return inside or any(folder.resolve().is_relative_to(repo) for folder in roots + opened)
 
 
 async def draft_commit_command(ls, *args: Any) -> str:
