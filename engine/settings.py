@@ -35,6 +35,8 @@ class ModelSettings:
     gpu_layers: int = -1  # layers offloaded to a GPU; -1: all when llama.cpp has a GPU backend
     keystroke_budget_ms: int = 500  # auto: a warm keystroke (25 new + 12 generated tokens)
     # must fit this on a preset for auto to choose it
+    kept_prompts: int = 4  # evaluated prompts of other files kept in memory (at most 256 MB
+    # together) so that returning to a file does not evaluate its prompt again; 0: off
 
 
 @dataclass(frozen=True, kw_only=True)

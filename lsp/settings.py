@@ -103,21 +103,21 @@ def _check_ranges(
     settings: CoveSettings, defaults: CoveSettings, problems: list[str]
 ) -> CoveSettings:
     """Numbers with a range: out of it, one sentence and the default."""
-    generation, fixes = settings.generation, {}
-    for name, label, low, high in (
-        ("min_confidence", "generation.minConfidence", 0.0, 1.0),
-        ("alternatives", "generation.alternatives", 0, 4),
+    for section, name, label, low, high in (
+        ("generation", "min_confidence", "generation.minConfidence", 0.0, 1.0),
+        ("generation", "alternatives", "generation.alternatives", 0, 4),
+        ("model", "kept_prompts", "model.keptPrompts", 0, 16),
     ):
-        value = getattr(generation, name)
+        current = getattr(settings, section)
+        value = getattr(current, name)
         if not low <= value <= high:
-            default = getattr(defaults.generation, name)
+            default = getattr(getattr(defaults, section), name)
             problems.append(
                 f"Setting '{label}' must be between {low} and {high}; got {value!r}, using {default}."
             )
-            fixes[name] = default
-    if not fixes:
-        return settings
-    return dataclasses.replace(settings, generation=dataclasses.replace(generation, **fixes))
+            fixed = dataclasses.replace(current, **{name: default})
+            settings = dataclasses.replace(settings, **{section: fixed})
+    return settings
 
 
 def _clamp_positive(

@@ -40,6 +40,7 @@ from engine.local.auto import (
 from engine.local.model_store import ModelInfo
 from engine.local.presets import find_preset
 from engine.local.runtime import Runtime, decide_runtime
+from engine.local.states import KeptStates, switch_state
 from engine.settings import ModelSettings
 from engine.stops import check_stop
 from engine.templates import FimTemplate, detect_template
@@ -155,6 +156,7 @@ class LocalBackend:
         gpu_layers: int = 0,
         verbose: bool = False,
         batch_threads: int = 0,
+        kept_prompts: int = 4,
     ) -> None:
         import llama_cpp
 
@@ -204,6 +206,7 @@ class LocalBackend:
         self._vocab_sorted: tuple[list[bytes], np.ndarray] | None = None
         self._vocab_by_text: dict[bytes, list[int]] = {}
         self._closed = False
+        self.kept = KeptStates(kept_prompts)  # other files' prompts, evaluated (file switches)
         self.worker.submit(self._healing_tokens, b" ")  # index the vocabulary before requests
 
     # -- vocabulary -------------------------------------------------------------------------
@@ -281,6 +284,7 @@ class LocalBackend:
         """Evaluate the prompt past the cached prefix, in batches; return (reused, stop)."""
         llm = self.llm
         reused = common_prefix_length(llm.input_ids[: llm.n_tokens], tokens)
+        reused = switch_state(self._llama_cpp, llm, self.kept, tokens, reused)
         if reused >= len(tokens):
             reused = len(tokens) - 1  # re-evaluate the last token to get fresh logits
         llm.n_tokens = reused  # eval() drops the KV cache from here on
@@ -635,6 +639,7 @@ def open_local_backend(settings: ModelSettings, *, verbose: bool = False) -> Loc
         batch_size=settings.batch_size,
         gpu_layers=runtime.gpu_layers,
         verbose=verbose,
+        kept_prompts=settings.kept_prompts,
     )
     backend.model_info, backend.runtime = info, runtime
     return backend
