@@ -8,14 +8,17 @@ curve is what `generation.minConfidence`'s default was chosen from.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from pathlib import Path
 
 THRESHOLDS = (0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-SCORES = ("score", "first_prob", "min_prob")  # what a gate could compare; "score" ships
+# What a gate could compare. "min_prob" ships (`Confidence.score`); older ledger rows have
+# "score" = the mean, so the tables name the measures, not "score".
+SCORES = ("min_prob", "mean_prob", "first_prob")
 
 
-def gate_rows(items: Iterable[dict], pipeline: str, measure: str = "score") -> list[dict]:
+def gate_rows(items: Iterable[dict], pipeline: str, measure: str = "min_prob") -> list[dict]:
     """Per threshold: n, shown, coverage, precision (EM among shown), EM of all positions
     (a hidden suggestion counts as a miss), and the share of right answers kept.
     """
@@ -47,6 +50,8 @@ def _value(item: dict, measure: str) -> float:
     confidence = item.get("confidence")
     if not confidence:
         return 1.0
+    if measure == "mean_prob" and "mean_prob" not in confidence:
+        return math.exp(float(confidence.get("mean_logprob", 0.0)))
     return float(confidence.get(measure, 1.0))
 
 
@@ -74,7 +79,7 @@ def gate_tables(items: Iterable[dict], pipelines: Iterable[str]) -> str:
     return ("## Confidence gate\n\n" + "\n\n".join(parts) + "\n") if parts else ""
 
 
-def plot_gate(items: Iterable[dict], path: Path, measure: str = "score") -> Path | None:
+def plot_gate(items: Iterable[dict], path: Path, measure: str = "min_prob") -> Path | None:
     """Precision against coverage, one line per pipeline with confidences (matplotlib from
     the `bench` extra; None without it).
     """

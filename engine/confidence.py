@@ -32,15 +32,23 @@ class Confidence:
 
     @property
     def score(self) -> float:
-        """The geometric mean token probability, in [0, 1]: what `generation.minConfidence`
-        is compared with.
+        """What `generation.minConfidence` is compared with: the probability of the least
+        likely token the model chose, in [0, 1]. Chosen by measurement over the mean and
+        the first token's probability (README, "Confidence and alternatives"): one unsure
+        token is where a wrong line goes wrong, and a mean hides it.
         """
+        return self.min_prob
+
+    @property
+    def mean_prob(self) -> float:
+        """The geometric mean token probability."""
         return math.exp(self.mean_logprob)
 
     def to_json(self) -> dict:
         """The `--json` / log shape."""
         return {
             "score": round(self.score, 4),
+            "mean_prob": round(self.mean_prob, 4),
             "mean_logprob": round(self.mean_logprob, 4),
             "first_prob": round(self.first_prob, 4),
             "min_prob": round(self.min_prob, 4),

@@ -155,4 +155,4 @@ def test_gate_rows_precision_and_coverage():
     assert rows[0.5]["shown"] == 3 and rows[0.5]["precision"] == 2 / 3
     assert rows[0.7]["shown"] == 2 and rows[0.7]["kept_right"] == 0.5
     assert rows[0.0]["coverage"] == 4 / 5 and rows[0.7]["em_all"] == 1 / 5
-    assert "Confidence gate: cove, score (n = 5)" in gate_tables(items, ["cove"])
+    assert "Confidence gate: cove, min_prob (n = 5)" in gate_tables(items, ["cove"])

@@ -25,17 +25,19 @@ def sure(score: float) -> Confidence:
     return Confidence(mean_logprob=math.log(score), first_prob=score, min_prob=score, tokens=3)
 
 
-def test_confidence_is_the_geometric_mean_token_probability():
+def test_confidence_is_the_least_likely_chosen_token_and_keeps_the_mean():
     c = confidence_of([-0.1, -0.5, float("nan"), -0.3])
     assert c is not None and c.tokens == 3
     assert c.mean_logprob == pytest.approx(-0.3)
-    assert c.score == pytest.approx(math.exp(-0.3))
+    assert c.mean_prob == pytest.approx(math.exp(-0.3))
+    assert c.score == c.min_prob  # what the gate compares
     assert (c.first_prob, c.min_prob) == (
         pytest.approx(math.exp(-0.1)),
         pytest.approx(math.exp(-0.5)),
     )
     assert confidence_of([]) is None and confidence_of([float("-inf")]) is None
-    assert c.to_json()["score"] == round(math.exp(-0.3), 4)
+    assert c.to_json()["score"] == round(math.exp(-0.5), 4)
+    assert c.to_json()["mean_prob"] == round(math.exp(-0.3), 4)
 
 
 def test_log_softmax_matches_the_definition_and_stays_finite_on_large_logits():
