@@ -114,3 +114,30 @@ def plot_gate(items: Iterable[dict], path: Path, measure: str = "min_prob") -> P
     figure.savefig(path, dpi=120)
     plt.close(figure)
     return path
+
+
+def confident_pick(
+    items: Iterable[dict], first: str, second: str, name: str, measure: str = "mean_prob"
+) -> list[dict]:
+    """A derived pipeline `name`: at each position both measured, the answer of
+    the one the model was surer of (issue 12's gating by log-probability: generate with and
+    without context, keep the likelier). An empty answer loses to a non-empty one.
+    """
+    by_position: dict[str, dict[str, dict]] = {}
+    for item in items:
+        if item.get("pipeline") in (first, second) and item.get("key", "").startswith("real/"):
+            by_position.setdefault(item["key"].rsplit("/", 1)[0], {})[item["pipeline"]] = item
+    derived = []
+    for where, pair in by_position.items():
+        if len(pair) < 2:
+            continue
+        a, b = pair[first], pair[second]
+        pick = (
+            b
+            if (bool(b.get("got")), _value(b, measure)) > (bool(a.get("got")), _value(a, measure))
+            else a
+        )
+        derived.append(
+            {**pick, "pipeline": name, "key": f"{where}/{name}", "picked": pick["pipeline"]}
+        )
+    return derived

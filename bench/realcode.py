@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.evaluate import Position, edit_similarity
-from bench.gate import gate_tables, plot_gate
+from bench.gate import confident_pick, gate_tables, plot_gate
 from bench.positions import KINDS, interleave, repo_positions
 from bench.quality import Ledger, naive_generate
 from bench.stats import identifier_match, paired_p, summarize_group
@@ -233,7 +233,13 @@ def report_tables(items, options: RealCodeOptions) -> dict:
     ran on a subset only, of the pipelines without context on every position.
     """
     items = list(items)
-    summary = summarize(items, options.pipelines, options.context_indentation)
+    pipelines = options.pipelines
+    base = "cove-hold" if options.context_indentation == "hold" else "cove"
+    context = next((p for p in pipelines if p.startswith("ctx-")), "")
+    if base in pipelines and context:  # no extra model calls: both answers are measured
+        items += confident_pick(items, base, context, "ctx-pick")
+        pipelines = (*pipelines, "ctx-pick")
+    summary = summarize(items, pipelines, options.context_indentation)
     plain = tuple(p for p in options.pipelines if not p.startswith("ctx-"))
     if plain != options.pipelines:
         summary["without_context"] = summarize(items, plain, options.context_indentation)
