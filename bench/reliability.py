@@ -70,7 +70,9 @@ def run_reliability(
     return {**totals, "failures": failures}
 
 
-def run_typing_storm(schedule=STORM_SCHEDULE, options=STORM_OPTIONS, seed: int = 7) -> dict:
+def run_typing_storm(
+    schedule=STORM_SCHEDULE, options=STORM_OPTIONS, seed: int = 7, log_file: Path | None = None
+) -> dict:
     """The storm on a fresh server over a small git repository; blocks, verdicts, failures."""
     with tempfile.TemporaryDirectory(prefix="cove-storm-") as tmp:
         root = Path(tmp) / "repo"
@@ -79,7 +81,7 @@ def run_typing_storm(schedule=STORM_SCHEDULE, options=STORM_OPTIONS, seed: int =
         for name, text in SOURCES.items():
             (root / name).write_text(text)
         options = {**options, "context": {"indexDir": str(Path(tmp) / "index")}}
-        client = WireClient(SERVE)
+        client = WireClient(SERVE + (["--log-file", str(log_file)] if log_file else []))
         try:
             status = client.initialize(options, root=root)["status"]
             if status["state"] != "ready":
@@ -149,10 +151,13 @@ def write_storm_plot(result: dict, out: Path) -> Path | None:
     rss.legend()
     for key in ("p50_ms", "p95_ms"):
         lat.plot(x, [b[key] for b in blocks], marker=".", label=key.split("_")[0])
-    lat.plot(x, [b["in_flight"] for b in blocks], marker="x", ls=":", label="in flight (count)")
-    lat.set_ylabel("ms")
+    lat.set_ylabel("latency, ms")
     lat.set_xlabel("block")
-    lat.legend()
+    lat.legend(loc="upper left")
+    flight = lat.twinx()  # a count, on its own scale
+    flight.plot(x, [b["in_flight"] for b in blocks], "g:x", label="in flight")
+    flight.set_ylabel("requests in flight")
+    flight.legend(loc="upper right")
     fig.tight_layout()
     path = out / "storm.png"
     fig.savefig(path, dpi=100)
@@ -194,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("."), help="where storm.png goes")
     args = parser.parse_args(argv)
     if args.storm:
-        result = run_typing_storm()
+        args.out.mkdir(parents=True, exist_ok=True)
+        result = run_typing_storm(log_file=args.out / "storm-serve.log")
         print_storm(result)
         plot = write_storm_plot(result, args.out)
         if plot is not None:
