@@ -151,6 +151,23 @@ class CoveProtocol(LanguageServerProtocol):
     def _answer_error(self, msg_id: int | str, code: int, message: str) -> None:
         self._send_response(msg_id, error=types.ResponseError(code=code, message=message))
 
+    def _execute_handler(self, msg_id, handler, callback, args=None, kwargs=None) -> None:
+        """Run a handler as pygls does; a notification's future is dropped once it is done.
+
+        pygls 2.1.1 files the future of a notification run by a generator or coroutine
+        handler (didOpen, didChange, didSave...) under a fresh uuid in `_request_futures`
+        and never removes it: about 1.3 kB a keystroke, for as long as the editor runs (the
+        typing storm found it). A request's entry is removed when it is answered.
+        """
+        if callback == self._check_handler_result:  # pygls' callback for notifications
+            done = callback
+
+            def callback(future, msg_id=msg_id):
+                self._request_futures.pop(msg_id, None)
+                done(future)
+
+        super()._execute_handler(msg_id, handler, callback, args, kwargs)
+
     # -- document sync with LSP's rules --------------------------------------------------
 
     @lsp_method(types.TEXT_DOCUMENT_DID_CHANGE)
