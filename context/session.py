@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from context.cache import ResultCache, ShownSuggestion, TypedAheadCache, text_key
 from context.completion import Choice, Completion, CompletionService
@@ -207,14 +208,14 @@ class CompletionSession:
             try:
                 completion = self.service.finish(prepared, raw.result(), started)
             except BaseException as error:  # handed to the awaiting handler
-                future.set_exception(error)
+                _settle(future, error=error)
                 return
             if completion.stop_reason not in ("cancelled", "deadline"):
                 kept = _Result(completion.text, completion.confidence, completion.alternatives)
                 with self._cache_lock:
                     self.results.put(key, kept)
             self._remember(uri, line, prepared.window, completion.text, completion.confidence)
-            future.set_result(completion)
+            _settle(future, completion)
 
         self.service.backend.submit(prepared.request).add_done_callback(on_result)
 
@@ -248,3 +249,19 @@ class CompletionSession:
     def close(self) -> None:
         """Stop preparing: requests already queued still answer; no new ones start."""
         self._preparer.shutdown(wait=False)
+
+
+def _settle(
+    future: concurrent.futures.Future, result: Any = None, error: BaseException | None = None
+) -> None:
+    """Hand a request its outcome, unless the client cancelled it meanwhile: nobody waits
+    for it then (setting it would raise InvalidStateError in the backend's callback: an
+    error traceback in the log for every cancelled keystroke, the typing storm saw 992).
+    """
+    try:
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+    except concurrent.futures.InvalidStateError:
+        pass
