@@ -21,10 +21,17 @@ from pathlib import Path
 
 from tests.wire import WireClient
 
+CHECKOUT = Path(__file__).resolve().parents[2]
+# Real modules, each longer than the cursor window, so a prompt is as long at the first
+# keystroke as at the last and the blocks' latencies compare (tiny files would grow
+# their prompts, and so their latency, as the storm types into them).
 SOURCES = {
-    "shapes.py": "import math\n\n\ndef circle_area(radius):\n    return math.pi * radius ** 2\n",
-    "orders.py": "class Order:\n    def __init__(self, items):\n        self.items = items\n",
-    "util.py": "def clamp(value, low, high):\n    return max(low, min(value, high))\n",
+    name: (CHECKOUT / folder / name).read_text(encoding="utf-8")
+    for folder, name in (
+        ("context", "window.py"),
+        ("engine", "postprocess.py"),
+        ("context", "cache.py"),
+    )
 }
 WORDS = ("total", "return ", "self.items", "value + 1", "radius", "(x, y)", "if x:", "[]", "0.5")
 HUMAN_S = 0.08  # a steady typist: ~12 keystrokes a second (60-100 ms apart)
@@ -59,7 +66,8 @@ class Buffer:
 
     def __init__(self, uri: str, text: str) -> None:
         self.uri, self.lines, self.version = uri, text.split("\n"), 1
-        self.line, self.col = len(self.lines) - 2, len(self.lines[-2])
+        self.line = len(self.lines) // 2  # mid-file: a prefix and a suffix, as usual
+        self.col = len(self.lines[self.line])
 
     @property
     def text(self) -> str:
