@@ -2,9 +2,9 @@
 
 1,200 keystrokes across three real modules (copied into a git repository) with context
 on: a warm-up block, 100 at a human 80 ms, 900 at four times that speed, and 100 human
-again, with undo-like reversals, cursor jumps and `$/cancelRequest`. Every request is answered exactly once,
-the server's texts equal the client's, and the server's RSS grows at most 20 MB after
-the warm-up. No timing is asserted: latency is the bench's (`python -m bench.reliability
+again, with undo-like reversals, cursor jumps and `$/cancelRequest`. Every request is
+answered exactly once, the server's texts equal the client's, and the server's RSS grows
+at most 20 MB after the warm-up. No timing is asserted: latency is the bench's (`python -m bench.reliability
 --storm`, on the real model).
 """
 
