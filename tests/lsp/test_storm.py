@@ -4,8 +4,8 @@
 on: a warm-up block, 100 at a human 80 ms, 900 at four times that speed, and 100 human
 again, with undo-like reversals, cursor jumps and `$/cancelRequest`. Every request is
 answered exactly once, the server's texts equal the client's, and the server's RSS grows
-at most 20 MB after the warm-up. No timing is asserted: latency is the bench's (`python -m bench.reliability
---storm`, on the real model).
+at most 20 MB after the warm-up. No timing is asserted: latency is the bench's
+(`python -m bench.reliability --storm`, on the real model).
 """
 
 from __future__ import annotations
