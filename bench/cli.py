@@ -195,6 +195,7 @@ def run_bench(
     from bench.keystroke import bench_keystroke
     from bench.latency import bench_latency, bench_memory
     from bench.quality import Ledger
+    from bench.switches import bench_switches
     from context.completion import CompletionService
     from engine.local.backend import open_local_backend
 
@@ -223,6 +224,7 @@ def run_bench(
             bench_latency(report, backend, options.quick)
             bench_keystroke(report)  # the preparation step alone, on a 12k-line file
             bench_confidence_cost(report, backend, Path(__file__).resolve().parents[1])
+            bench_switches(report, backend, Path(__file__).resolve().parents[1])  # kept states
             _write(report, out, command)
         root = _index_root(options) if wanted & {"index", "memory"} else None
         if root and "index" in wanted:

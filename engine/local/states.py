@@ -138,7 +138,9 @@ def restore_sequence(lib: Any, llm: Any, state: KeptState, keep: int) -> bool:
     cache) when llama.cpp refuses it.
     """
     ctx = llm._ctx.ctx
-    llm._ctx.kv_cache_seq_rm(0, -1, -1)
+    # Cleared, not only sequence 0 removed: that also moves the cache's head back to cell 0,
+    # so the restored cells are placed first and attention spans no more cells than they are.
+    llm._ctx.kv_cache_clear()
     if not lib.llama_state_seq_set_data(ctx, _pointer(state.data), state.data.nbytes, 0):
         llm._ctx.kv_cache_seq_rm(0, -1, -1)
         llm.n_tokens = 0
