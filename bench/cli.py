@@ -197,7 +197,7 @@ def run_bench(
     from bench.quality import Ledger
     from bench.switches import bench_switches
     from context.completion import CompletionService
-    from engine.local.backend import open_local_backend
+    from engine.local.loading import open_local_backend
 
     options = options or BenchOptions()
     out.mkdir(parents=True, exist_ok=True)

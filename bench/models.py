@@ -38,7 +38,7 @@ def measure_one(name: str, threads: int = 0, keystrokes: int = KEYSTROKES) -> di
     """Load `name`, measure its rates, then a cold suggestion and warm keystrokes."""
     from context.completion import CompletionService
     from engine.local.auto import measure_backend
-    from engine.local.backend import open_local_backend
+    from engine.local.loading import open_local_backend
     from engine.settings import GenerationSettings, ModelSettings
 
     started = time.perf_counter()

@@ -10,7 +10,7 @@ def open_backend(
     model: ModelSettings, backend: BackendSettings, *, session_id: str = ""
 ) -> Backend:
     """The embedded model, or the server `backend` names (scrubbed, with optional local fallback)."""
-    from engine.local.backend import open_local_backend
+    from engine.local.loading import open_local_backend
 
     if backend.type == "local":
         return open_local_backend(model)

@@ -125,7 +125,7 @@ def _gpu_line(facts: dict) -> str:
 
 def doctor_local(settings: ModelSettings) -> int:
     """`cove doctor` for the embedded backend: the active model, why, its speed here, the GPU."""
-    from engine.local.backend import measured_rates, open_local_backend
+    from engine.local.loading import measured_rates, open_local_backend
 
     backend = open_local_backend(settings)
     try:

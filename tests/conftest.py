@@ -28,7 +28,7 @@ def git(root: Path, *args: str) -> str:
 @pytest.fixture(scope="session")
 def backend():
     """The embedded Qwen2.5-Coder-0.5B (named, never `auto`) through llama.cpp (loaded once)."""
-    from engine.local.backend import open_local_backend
+    from engine.local.loading import open_local_backend
     from engine.settings import ModelSettings
 
     loaded = open_local_backend(ModelSettings(name=os.environ["COVE_MODEL"]))

@@ -8,7 +8,6 @@ kept in the KV cache (and reported).
 
 from __future__ import annotations
 
-import bisect
 import concurrent.futures
 import contextlib
 import ctypes
@@ -16,10 +15,9 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -28,20 +26,11 @@ if TYPE_CHECKING:
     from llama_cpp.llama_types import ChatCompletionRequestMessage, CreateChatCompletionResponse
 
 from engine.confidence import confidence_of, log_softmax_at, top_tokens
-from engine.local.auto import (
-    RateCache,
-    Rates,
-    choose_model,
-    file_identity,
-    machine_identity,
-    machine_load,
-    measure_backend,
-)
+from engine.local.healing import HealingIndex
 from engine.local.model_store import ModelInfo
-from engine.local.presets import find_preset
-from engine.local.runtime import Runtime, decide_runtime
+from engine.local.runtime import Runtime
 from engine.local.states import KeptStates, switch_state
-from engine.settings import ModelSettings
+from engine.local.worker import ModelWorker, quiet_stderr
 from engine.stops import check_stop
 from engine.templates import FimTemplate, detect_template
 from engine.types import (
@@ -53,48 +42,6 @@ from engine.types import (
 )
 
 log = logging.getLogger(__name__)
-
-
-@contextlib.contextmanager
-def _quiet_stderr() -> Iterator[None]:
-    """Silence llama.cpp's C-level logging to fd 2 while loading (stdout stays untouched)."""
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(devnull)
-        os.close(saved)
-
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-class ModelWorker:
-    """A single thread that runs every call touching the llama.cpp context, in order."""
-
-    def __init__(self, name: str = "cove-model") -> None:
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
-
-    def submit(
-        self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs
-    ) -> concurrent.futures.Future[R]:
-        """Queue `fn(*args, **kwargs)` on the model thread."""
-        return self._pool.submit(fn, *args, **kwargs)
-
-    def shutdown(self, wait: bool = False) -> None:
-        """Stop accepting work and drop queued calls; `wait` for the running one to end."""
-        self._pool.shutdown(wait=wait, cancel_futures=True)
-
-
-BLANKS = (b"\t", b" ")  # in byte order
 
 
 @dataclass
@@ -172,7 +119,7 @@ class LocalBackend:
             # verbose=True on purpose: with verbose=False llama-cpp-python points fd 1
             # (stdout, the LSP transport) at /dev/null while loading, and responses written
             # meanwhile are lost. We silence only fd 2, then turn its chatter off.
-            with _quiet_stderr() if not verbose else contextlib.nullcontext():
+            with quiet_stderr() if not verbose else contextlib.nullcontext():
                 self.llm = llama_cpp.Llama(
                     model_path=str(self.model_path),
                     n_ctx=context_size,
@@ -203,11 +150,14 @@ class LocalBackend:
         self.runtime: Runtime | None = None
         self._special_stop_ids = self._collect_stop_ids()
         self._token_cache: dict[str, int] = {}
-        self._vocab_sorted: tuple[list[bytes], np.ndarray] | None = None
-        self._vocab_by_text: dict[bytes, list[int]] = {}
+        self.healing = HealingIndex(
+            lambda: (
+                (self.llm.detokenize([i], special=False), i) for i in range(self.llm.n_vocab())
+            )
+        )
         self._closed = False
         self.kept = KeptStates(kept_prompts)  # other files' prompts, evaluated (file switches)
-        self.worker.submit(self._healing_tokens, b" ")  # index the vocabulary before requests
+        self.worker.submit(self.healing.matching, b" ")  # index the vocabulary before requests
 
     # -- vocabulary -------------------------------------------------------------------------
 
@@ -315,46 +265,6 @@ class LocalBackend:
             logits[banned] = -np.inf
         return int(np.argmax(logits))
 
-    def _healing_tokens(self, pending: bytes, exact: bool = False) -> np.ndarray:
-        """Ids whose text starts with `pending` or is a start of it (token healing); with
-        `exact` (held indentation) none that writes a further blank after `pending`.
-        """
-        if self._vocab_sorted is None:  # built once, on the model thread after loading (~0.5 s)
-            pairs = [
-                (self.llm.detokenize([i], special=False), i) for i in range(self.llm.n_vocab())
-            ]
-            ordered = sorted((t, i) for t, i in pairs if t)
-            self._vocab_sorted = (
-                [t for t, _ in ordered],
-                np.array([i for _, i in ordered], dtype=np.int64),
-            )
-            self._vocab_by_text = {}
-            for text, token in ordered:
-                self._vocab_by_text.setdefault(text, []).append(token)
-        texts, ids = self._vocab_sorted
-        low = bisect.bisect_left(texts, pending)
-        high = bisect.bisect_left(texts, pending + b"\xff", low)  # 0xff never occurs in UTF-8
-        shorter = [
-            t for k in range(1, len(pending)) for t in self._vocab_by_text.get(pending[:k], [])
-        ]
-        spans, start = [], low
-        for blank in BLANKS if exact else ():  # sorted: pending+"\t"... then pending+" "...
-            cut = bisect.bisect_left(texts, pending + blank, low, high)
-            spans.append(ids[start:cut])
-            start = bisect.bisect_left(texts, pending + blank + b"\xff", cut, high)
-        spans.append(ids[start:high])
-        return np.concatenate([*spans, np.array(shorter, dtype=np.int64)])
-
-    def _blank_tokens(self) -> np.ndarray:
-        """Ids whose text starts with a space or a tab (none may follow held indentation)."""
-        self._healing_tokens(b" ")  # builds the sorted vocabulary once
-        assert self._vocab_sorted is not None
-        texts, ids = self._vocab_sorted
-        spans = [
-            (bisect.bisect_left(texts, b), bisect.bisect_left(texts, b + b"\xff")) for b in BLANKS
-        ]
-        return np.concatenate([ids[low:high] for low, high in spans])
-
     def _generate(self, request: GenerationRequest, queued_at: float) -> GenerationResult:
         deadline = queued_at + request.deadline_ms / 1000
         started = time.perf_counter()
@@ -418,7 +328,7 @@ class LocalBackend:
         text = s.raw.decode("utf-8", errors="ignore")
         for generated in range(s.generated, request.max_tokens):
             if s.pending:
-                token = self._greedy(self._logits(), self._healing_tokens(s.pending, hold))
+                token = self._greedy(self._logits(), self.healing.matching(s.pending, hold))
             else:
                 if forced is not None and branch is not None:
                     logits, token, forced = branch.logits, forced, None
@@ -433,7 +343,7 @@ class LocalBackend:
                             logits=logits.copy(),
                         )
                     token = self._greedy(
-                        logits, banned=self._blank_tokens() if s.ban_blank else None
+                        logits, banned=self.healing.blanks() if s.ban_blank else None
                     )
                 if self.track_confidence:
                     s.logprobs.append(log_softmax_at(logits, token))
@@ -473,7 +383,7 @@ class LocalBackend:
         logits = branch.logits
         if branch.ban_blank:  # held indentation: no alternative may start with a blank
             logits = logits.copy()
-            logits[self._blank_tokens()] = -np.inf
+            logits[self.healing.blanks()] = -np.inf
         ranked = top_tokens(logits, request.alternatives + 4)
         seen = {greedy.text}
         found: list[Alternative] = []
@@ -581,82 +491,3 @@ class LocalBackend:
         self.worker.shutdown(wait=True)
         with contextlib.suppress(Exception):
             self.llm.close()
-
-
-def llama_runtime(settings: ModelSettings) -> tuple[Runtime, str]:
-    """Threads and GPU layers for this llama.cpp build, and its system info line."""
-    import llama_cpp
-
-    with _quiet_stderr():  # the first query initialises the backends, which chatter on fd 2
-        gpu_backend = bool(llama_cpp.llama_supports_gpu_offload())
-    runtime = decide_runtime(settings.threads, settings.gpu_layers, gpu_backend=gpu_backend)
-    info = llama_cpp.llama_print_system_info().decode(errors="replace").strip()
-    return runtime, info
-
-
-def measure_model_file(
-    path: Path, settings: ModelSettings, runtime: Runtime, *, verbose: bool = False
-) -> Rates:
-    """Load `path` as Cove would, measure its rates (auto's budget), free it."""
-    backend = LocalBackend(
-        model_path=path,
-        context_size=min(settings.context_size, 1024),
-        threads=runtime.threads,
-        batch_size=settings.batch_size,
-        gpu_layers=runtime.gpu_layers,
-        verbose=verbose,
-    )
-    try:
-        return measure_backend(backend)
-    finally:
-        backend.close()
-
-
-def resolve_local_model(
-    settings: ModelSettings, *, verbose: bool = False, cache: RateCache | None = None
-) -> tuple[ModelInfo, Runtime, str]:
-    """Which model file to load (measuring for `auto` when nothing is cached), and how."""
-    runtime, system_info = llama_runtime(settings)
-    for note in runtime.notes:
-        log.warning("%s", note)
-    info = choose_model(
-        settings,
-        machine=lambda: machine_identity(system_info, runtime.threads, runtime.gpu_layers),
-        measure=lambda path: measure_model_file(path, settings, runtime, verbose=verbose),
-        cache=cache,
-    )
-    log.info("model %s (%s)", info.path, info.reason)
-    return info, runtime, system_info
-
-
-def open_local_backend(settings: ModelSettings, *, verbose: bool = False) -> LocalBackend:
-    """Resolve the model (path, name, $COVE_MODEL, `cove model use`, auto) and load it."""
-    info, runtime, _ = resolve_local_model(settings, verbose=verbose)
-    backend = LocalBackend(
-        model_path=info.path,
-        context_size=settings.context_size,
-        threads=runtime.threads,
-        batch_size=settings.batch_size,
-        gpu_layers=runtime.gpu_layers,
-        verbose=verbose,
-        kept_prompts=settings.kept_prompts,
-    )
-    backend.model_info, backend.runtime = info, runtime
-    return backend
-
-
-def measured_rates(backend: LocalBackend, cache: RateCache | None = None) -> tuple[Rates, bool]:
-    """The loaded model's rates on this machine: (cached or measured now, measured now)."""
-    cache = cache or RateCache()
-    runtime = backend.runtime or decide_runtime(0, 0, gpu_backend=False)
-    system_info = backend._llama_cpp.llama_print_system_info().decode(errors="replace").strip()
-    machine = machine_identity(system_info, runtime.threads, runtime.gpu_layers)
-    preset = find_preset(backend.model_info.preset) if backend.model_info else None
-    model = file_identity(backend.model_path, preset.sha256 if preset else "")
-    cached = cache.get(machine, model)
-    if cached is not None and not (cached.busy and machine_load() < cached.cpus):
-        return cached, False
-    log.warning("measuring %s once on this machine (a few seconds)", backend.model_path.name)
-    rates = measure_backend(backend)
-    cache.put(machine, model, rates)
-    return rates, True

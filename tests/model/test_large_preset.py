@@ -20,7 +20,7 @@ pytestmark = [
 
 
 def test_large_preset_assembles_loads_and_completes():
-    from engine.local.backend import open_local_backend
+    from engine.local.loading import open_local_backend
     from engine.local.model_store import preset_status
     from engine.local.presets import QWEN_15B
     from engine.settings import ModelSettings

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-np = pytest.importorskip("numpy")
-backend_module = pytest.importorskip("engine.local.backend")
+pytest.importorskip("numpy")
+from engine.local.healing import HealingIndex  # noqa: E402
 
 VOCAB = [
     b" ", b"  ", b"   ", b"    ", b"     ", b"        ", b"    \n", b" return", b"  x", b"\t",
@@ -15,14 +15,8 @@ VOCAB = [
 
 @pytest.fixture()
 def toy():
-    """A LocalBackend with only the healing tables, filled from VOCAB."""
-    backend = object.__new__(backend_module.LocalBackend)
-    ordered = sorted((text, token) for token, text in enumerate(VOCAB))
-    backend._vocab_sorted = ([t for t, _ in ordered], np.array([i for _, i in ordered]))
-    backend._vocab_by_text = {}
-    for text, token in ordered:
-        backend._vocab_by_text.setdefault(text, []).append(token)
-    return backend
+    """The healing index of VOCAB."""
+    return HealingIndex(lambda: ((text, token) for token, text in enumerate(VOCAB)))
 
 
 def texts(ids) -> set[bytes]:
@@ -30,19 +24,19 @@ def texts(ids) -> set[bytes]:
 
 
 def test_a_word_heal_allows_any_token_that_continues_it(toy):
-    assert texts(toy._healing_tokens(b" ")) >= {b" return", b"  x", b"     "}
+    assert texts(toy.matching(b" ")) >= {b" return", b"  x", b"     "}
 
 
 def test_held_blanks_allow_no_further_blank(toy):
-    assert texts(toy._healing_tokens(b"    ", exact=True)) == {
+    assert texts(toy.matching(b"    ", exact=True)) == {
         b" ", b"  ", b"   ", b"    ", b"    x", b"    \n",
     }  # fmt: skip
-    assert texts(toy._healing_tokens(b" ", exact=True)) == {b" ", b" return"}
-    assert texts(toy._healing_tokens(b"\t", exact=True)) == {b"\t", b"\treturn"}
-    assert texts(toy._healing_tokens(b"\t\t", exact=True)) == {b"\t", b"\t\t"}
+    assert texts(toy.matching(b" ", exact=True)) == {b" ", b" return"}
+    assert texts(toy.matching(b"\t", exact=True)) == {b"\t", b"\treturn"}
+    assert texts(toy.matching(b"\t\t", exact=True)) == {b"\t", b"\t\t"}
 
 
 def test_after_held_blanks_every_blank_start_is_banned(toy):
-    banned = texts(toy._blank_tokens())
+    banned = texts(toy.blanks())
     assert b"return" not in banned and b"\n" not in banned
     assert {b" return", b"\t", b"    x", b" \t"} <= banned

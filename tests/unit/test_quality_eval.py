@@ -352,7 +352,7 @@ def test_runner_measures_every_pipeline_once_and_resumes(tiny_repo, tmp_path: Pa
     )
     assert len(backend.prompts) == asked and again["positions"] == 3  # nothing measured twice
     line = again["table"]["python/line"]
-    assert set(line) == set(options.pipelines) and line["cove"]["n"] == 1
+    assert set(line) == {*options.pipelines, "ctx-pick"} and line["cove"]["n"] == 1
     # Held indentation: the suggestion starts at the cursor, as the healed backend writes it.
     hold = next(
         i for i in ledger.items.values() if i["kind"] == "line" and i["pipeline"] == "cove-hold"
