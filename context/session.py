@@ -59,11 +59,15 @@ class CompletionSession:
         self._preparer = concurrent.futures.ThreadPoolExecutor(1, "cove-prepare")
 
     def _supersede(self, uri: str, speculative: bool) -> _InFlight:
-        """Cancel the document's older request (it answers empty at once); register a new one."""
+        """Cancel every older request (each answers empty at once); register a new one.
+
+        Not only the document's own: the user types in one place, and one model thread
+        serves them all, so a request left behind in another file (a jump, a split view
+        switched) would hold the new one up by a whole prompt for an answer nobody sees.
+        """
         entry = _InFlight(f"c{next(self._ids)}", threading.Event(), speculative)
         with self._lock:
-            older = self._in_flight.get(uri)
-            if older is not None:
+            for older in self._in_flight.values():
                 older.cancel.set()
             self._in_flight[uri] = entry
         return entry

@@ -91,6 +91,23 @@ def test_a_newer_request_answers_the_queued_older_one_empty():
     assert len(backend.requests) <= 2  # the second never reached the model
 
 
+def test_a_request_in_another_file_cancels_the_one_left_behind():
+    backend = FakeBackend()
+    session = CompletionSession(CompletionService(backend=backend))
+    a = Document("file:///a.py", SOURCE, path="/a.py")
+    b = Document("file:///b.py", SOURCE, path="/b.py")
+    backend.gate.clear()
+    _, first, _ = session.request(a.snapshot(), 1, 11)  # preparing, blocked
+    _, left, cancel_left = session.request(a.snapshot(), 1, 11)  # queued behind it
+    _, jumped, _ = session.request(b.snapshot(), 1, 11)  # the user moved to b.py
+    assert cancel_left.is_set()
+    backend.gate.set()
+    assert left.result(timeout=5).stop_reason == "cancelled"
+    assert jumped.result(timeout=5).text in ("x + 1", "")
+    first.result(timeout=5)
+    session.close()
+
+
 def test_language_id_and_kept_tree_decide_multiline():
     # A .txt path, but the client says Python: the tree-sitter verdict (an empty body) holds.
     backend = FakeBackend("return 1")
