@@ -37,6 +37,21 @@ STORM_OPTIONS = {
     "features": {"logLevel": "info"},
 }
 RSS_LIMIT_MB, LATENCY_RATIO = 20.0, 1.2
+FAULTS = Path(__file__).with_name("faults.md")  # the injected-fault table, kept by hand
+
+
+def fault_table() -> dict:
+    """bench/faults.md's rows (fault, expected, observed, test): tried, and survived now
+    (a "fixed" row broke Cove before its fix and regression test).
+    """
+    rows = [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in FAULTS.read_text().splitlines()[2:]
+        if line.startswith("| ") and not line.startswith(("| fault", "|---"))
+    ]
+    fixed = sum(row[2].startswith("fixed") for row in rows)
+    survived = sum(row[2].startswith(("fixed", "as expected")) for row in rows)
+    return {"tried": len(rows), "survived": survived, "fixed": fixed, "rows": rows}
 
 
 def run_reliability(
@@ -197,7 +212,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write the totals and failures here")
     parser.add_argument("--storm", action="store_true", help="the typing storm (real model)")
     parser.add_argument("--out", type=Path, default=Path("."), help="where storm.png goes")
+    parser.add_argument("--faults", action="store_true", help="the injected-fault table")
     args = parser.parse_args(argv)
+    if args.faults:
+        table = fault_table()
+        print(f"faults: {table['survived']} of {table['tried']} survived ({table['fixed']} fixed)")
+        return 0
     if args.storm:
         args.out.mkdir(parents=True, exist_ok=True)
         result = run_typing_storm(log_file=args.out / "storm-serve.log")
