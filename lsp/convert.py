@@ -91,12 +91,11 @@ def completion_items(completion: Completion, position: types.Position) -> types.
     for rank, choice in enumerate(completion.choices()):
         text = choice.text
         first_line = text.split("\n", 1)[0].strip() or text.strip().split("\n", 1)[0]
-        sure = f" {choice.confidence.score:.0%}" if choice.confidence else ""
         items.append(
             types.CompletionItem(
                 label=first_line[:80],
                 kind=types.CompletionItemKind.Text,
-                detail=f"Cove{sure}",
+                detail="Cove" if rank == 0 else "Cove (alternative)",
                 documentation=types.MarkupContent(
                     kind=types.MarkupKind.Markdown, value=f"```\n{text}\n```"
                 ),
