@@ -18,6 +18,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -280,3 +281,15 @@ def test_an_index_out_of_space_keeps_completing_and_is_built_once_there_is_room(
                 client.proc.kill()
     finally:
         subprocess.run(["umount", "-l", str(index_dir)], check=False)
+
+
+def test_the_fault_table_names_tests_that_exist():
+    from bench.reliability import fault_table
+
+    table = fault_table()
+    assert table["tried"] >= 20 and table["survived"] == table["tried"]
+    for _, _, _, test in table["rows"]:
+        module, _, name = test.partition("::")
+        folder = "model" if module.endswith("_model.py") else "lsp"
+        source = (Path(__file__).parent.parent / folder / module).read_text()
+        assert name.startswith("…") or f"def {name.split('[')[0]}(" in source, test
