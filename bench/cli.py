@@ -210,7 +210,8 @@ def run_bench(
     )
     service = CompletionService(backend=backend, budgets=settings.budget, generation=patient)
     asked = [what] if isinstance(what, str) else list(what)
-    wanted = {"quality", "latency", "index", "memory"} if "all" in asked else set(asked)
+    everything = {"quality", "latency", "index", "memory", "reliability"}
+    wanted = everything if "all" in asked else set(asked)
     command = command or f"cove bench {' '.join(asked)} --out {out}"
     try:
         if "quality" in wanted:
@@ -225,6 +226,11 @@ def run_bench(
             bench_keystroke(report)  # the preparation step alone, on a 12k-line file
             bench_confidence_cost(report, backend, Path(__file__).resolve().parents[1])
             bench_switches(report, backend, Path(__file__).resolve().parents[1])  # kept states
+            _write(report, out, command)
+        if "reliability" in wanted:
+            from bench.reliability import bench_reliability
+
+            bench_reliability(report, out, options.quick)
             _write(report, out, command)
         root = _index_root(options) if wanted & {"index", "memory"} else None
         if root and "index" in wanted:
@@ -343,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "what",
         nargs="+",
-        choices=["quality", "repos", "latency", "index", "memory", "all"],
+        choices=["quality", "repos", "latency", "index", "memory", "reliability", "all"],
         help="one or more benchmarks (`all` leaves out `repos`, the long real-code evaluation)",
     )
     add_common_options(parser)

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -198,6 +200,67 @@ def print_storm(result: dict) -> None:
     )
     for failure in result["failures"][:20]:
         print(f"  {failure}")
+
+
+PRIVACY_TESTS = ("tests/lsp/test_privacy.py", "tests/model/test_privacy_local.py")
+
+
+def run_privacy_checks() -> dict:
+    """The privacy suite (pytest, in a checkout): checks passed of run."""
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *PRIVACY_TESTS],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    tail = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else done.stderr[-200:]
+    counts = {word: int(n) for n, word in re.findall(r"(\d+) (passed|failed|skipped|error)", tail)}
+    return {"passed": counts.get("passed", 0), "run": sum(counts.values()), "summary": tail}
+
+
+def bench_reliability(report, out: Path, quick: bool) -> None:
+    """The reliability section of `python -m bench reliability`: fuzzing, the typing storm on
+    the real model, the injected faults, the privacy checks.
+    """
+    from bench.report import Row
+
+    fuzz = run_reliability(3 if quick else 20, log=lambda _line: None)
+    storm = run_typing_storm(log_file=out / "storm-serve.log")
+    write_storm_plot(storm, out)
+    faults = fault_table()
+    privacy = run_privacy_checks()
+    blocks = storm["blocks"]
+    report.rows += [
+        Row("fuzz cases run", None, fuzz["cases"]),
+        Row("fuzz failures", None, len(fuzz["failures"]), lower_is_better=True),
+        Row(
+            "typing storm: RSS growth after warm-up (MB)",
+            None,
+            storm["rss_growth_mb"],
+            lower_is_better=True,
+        ),
+        Row(
+            "typing storm: last ÷ first block p50 latency",
+            None,
+            storm["latency_ratio"],
+            lower_is_better=True,
+        ),
+        Row("injected faults survived", faults["tried"], faults["survived"]),
+        Row("privacy checks passed", privacy["run"], privacy["passed"]),
+    ]
+    report.sections.append(
+        f"Reliability: fuzzing {fuzz['seeds']} seeds, {fuzz['cases']} cases, {fuzz['requests']} "
+        f"requests, {len(fuzz['failures'])} failures. Typing storm ({storm['requests']} requests, "
+        f"{storm['answered']} answered): "
+        + ", ".join(
+            f"block {b['block']} RSS {b['rss_mb']} MB p50 {b['p50_ms']} ms p95 {b['p95_ms']} ms"
+            for b in blocks
+        )
+        + f"; passed {storm['passed']}. Faults: {faults['survived']} of {faults['tried']} survived "
+        f"({faults['fixed']} fixed; bench/faults.md). Privacy: {privacy['summary']}."
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
