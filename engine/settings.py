@@ -52,7 +52,7 @@ class GenerationSettings:
     # the user's (healed like a word: the suggestion starts at the cursor)
     context_placement: str = "repo"  # context chunks: "repo" (repo-level header before the
     # prefix), "prefix" (comment blocks after the prefix marker), "suffix" (before the middle)
-    min_confidence: float = 0.3  # stay silent on automatic requests when the least likely
+    min_confidence: float = 0.35  # stay silent on automatic requests when the least likely
     # token of the suggestion had a lower probability (0..1); explicit ones are never
     # filtered; 0: off. The default is measured: README, "Confidence and alternatives"
     alternatives: int = 2  # extra suggestions an explicit request may get (0..4; 0: just one)
