@@ -247,13 +247,14 @@ class CompletionService:
         self, prepared: PreparedCompletion, result: GenerationResult, started: float
     ) -> Completion:
         """Post-process the raw generation into the suggestion."""
-        text = self._clean(prepared, result.text)
+        continued = continued_line(self.backend.template, prepared.fim, self.layout)
+        text = self._clean(prepared, continued, result.text)
         if result.stop_reason == "cancelled":
             text = ""
         alternatives: list[Choice] = []
         seen = {text}
         for other in result.alternatives:
-            cleaned = self._clean(prepared, other.text)
+            cleaned = self._clean(prepared, continued, other.text)
             if cleaned.strip() and cleaned not in seen:
                 seen.add(cleaned)
                 alternatives.append(Choice(text=cleaned, confidence=other.confidence))
@@ -277,10 +278,11 @@ class CompletionService:
             alternatives_ms=result.alternatives_ms,
         )
 
-    def _clean(self, prepared: PreparedCompletion, raw: str) -> str:
-        """One raw generation as the text to insert at the cursor."""
+    def _clean(self, prepared: PreparedCompletion, continued: str, raw: str) -> str:
+        """One raw generation as the text to insert at the cursor (`continued`: the cursor
+        line's text the output continues, `engine.templates.continued_line`).
+        """
         window = prepared.window
-        continued = continued_line(self.backend.template, prepared.fim, self.layout)
         return postprocess(
             align_to_cursor(raw, continued, window.line_prefix),
             line_prefix=window.line_prefix,

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
+from tests.remote_stub import Stub, StubHandler
 
 # The tests run on the embedded 0.5B: `auto` would measure the 1.5B on a fresh machine and
 # might choose it. Servers the tests start inherit this; a COVE_MODEL of your own still wins.
@@ -50,3 +54,23 @@ def is_circle_area(text: str) -> bool:
     """
     compact = text.replace(" ", "")
     return ("pi" in compact or "3.14" in compact) and "radius" in compact
+
+
+@pytest.fixture
+def stub_server():
+    """A stub completion server on loopback (tests.remote_stub); yields a function that sets its script and returns (stub, url)."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), StubHandler)
+    server.daemon_threads = True
+    server.stub = Stub()  # type: ignore[attr-defined]
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
+    thread.start()
+
+    def configure(**script) -> tuple[Stub, str]:
+        server.stub = Stub(**script)  # type: ignore[attr-defined]
+        return server.stub, f"http://127.0.0.1:{server.server_port}"
+
+    yield configure
+    server.shutdown()
+    server.server_close()

@@ -6,14 +6,11 @@ same position asked explicitly answers it; a server that reports none is never f
 from __future__ import annotations
 
 import math
-import threading
 import time
-from http.server import ThreadingHTTPServer
 
 import pytest
 
 from tests.lsp.test_stub_backend import SERVER, answers, send
-from tests.remote_stub import Stub, StubHandler
 from tests.wire import WireClient
 
 URI = "file:///tmp/cove-test/gate.py"
@@ -21,20 +18,9 @@ AUTOMATIC, INVOKED = {"triggerKind": 2}, {"triggerKind": 1}
 
 
 @pytest.fixture
-def stub():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), StubHandler)
-    server.daemon_threads = True
-    threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    ).start()
-
-    def configure(**script) -> str:
-        server.stub = Stub(pieces=("x = 1", "\n"), **script)  # type: ignore[attr-defined]
-        return f"http://127.0.0.1:{server.server_port}"  # type: ignore[attr-defined]
-
-    yield configure
-    server.shutdown()
-    server.server_close()
+def stub(stub_server):
+    """Set the stub's script (answering `x = 1`); returns its url."""
+    return lambda **script: stub_server(pieces=("x = 1", "\n"), **script)[1]
 
 
 def start(url: str, min_confidence: float) -> WireClient:

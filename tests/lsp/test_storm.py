@@ -11,14 +11,9 @@ at most 20 MB after the warm-up. No timing is asserted: latency is the bench's
 from __future__ import annotations
 
 import sys
-import threading
-from http.server import ThreadingHTTPServer
-
-import pytest
 
 from tests.conftest import git
 from tests.lsp.storm import FAST_S, HUMAN_S, SOURCES, Storm
-from tests.remote_stub import Stub, StubHandler
 from tests.wire import WireClient
 
 SERVER = [sys.executable, "-m", "lsp.cli", "serve"]
@@ -26,22 +21,9 @@ SCHEDULE = [(100, FAST_S), (100, HUMAN_S), (900, FAST_S), (100, HUMAN_S)]
 RSS_GROWTH_KB = 20 * 1024
 
 
-@pytest.fixture
-def stub_url():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), StubHandler)
-    server.daemon_threads = True
+def test_a_typing_storm_keeps_every_answer_the_text_and_the_memory(stub_server, tmp_path):
     # Slow enough (two pieces 40 ms apart) that a fast typist overtakes it and cancels.
-    server.stub = Stub(pieces=("value = 1", "\n"), delay=0.04)  # type: ignore[attr-defined]
-    threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-    ).start()
-    yield server.stub, f"http://127.0.0.1:{server.server_port}"  # type: ignore[attr-defined]
-    server.shutdown()
-    server.server_close()
-
-
-def test_a_typing_storm_keeps_every_answer_the_text_and_the_memory(stub_url, tmp_path):
-    stub, url = stub_url
+    stub, url = stub_server(pieces=("value = 1", "\n"), delay=0.04)
     root = tmp_path / "repo"
     root.mkdir()
     git(root, "init", "-q")
