@@ -344,7 +344,9 @@ def _index_breakdown(first, serial) -> str:
 def build_parser() -> argparse.ArgumentParser:
     """The benchmark command line (the same common flags as `cove`)."""
     parser = argparse.ArgumentParser(
-        prog="python -m bench", description="Cove against the naive FIM baseline."
+        prog="python -m bench",
+        description="Cove against the naive FIM baseline.",
+        conflict_handler="resolve",  # --model below replaces the common flag: it repeats
     )
     parser.add_argument(
         "what",
@@ -353,6 +355,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="one or more benchmarks (`all` leaves out `repos`, the long real-code evaluation)",
     )
     add_common_options(parser)
+    parser.add_argument(
+        "--model",
+        action="append",
+        help="a preset or GGUF file (default: auto); repeat it to run each model in a process "
+        "of its own and write OUT/models.md, the models side by side",
+    )
     parser.set_defaults(verbose=0, log_file=None)
     parser.add_argument("--out", default="bench-report", help="folder for report.md and plots")
     parser.add_argument(
@@ -426,6 +434,12 @@ def main(argv: list[str] | None = None) -> int:
     from bench.repos import RepoFetchError
 
     args = build_parser().parse_args(argv)
+    models = args.model or []
+    if len(models) > 1:
+        from bench.models import side_by_side
+
+        return side_by_side(models, argv if argv is not None else sys.argv[1:], Path(args.out))
+    args.model = models[0] if models else None
     setup_logging(args.verbose, args.log_file)
     options = BenchOptions(
         quick=args.quick,

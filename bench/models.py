@@ -115,27 +115,101 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         results[key] = json.loads(done.stdout.strip().splitlines()[-1])
         store.write_text(json.dumps(results, indent=1))
-    columns = [
-        "ready_ms",
-        "load_ms",
-        "cold_ms",
-        "cold_prompt_tokens",
-        "keystroke_p50_ms",
-        "keystroke_p95_ms",
-        "keystroke_mean_new_tokens",
-        "peak_rss_mb",
+    print("\n".join(_latency_table(results.values())))
+    return 0
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-._" else "_" for c in Path(name).name)
+
+
+def _strip(argv: list[str], flags: tuple[str, ...]) -> list[str]:
+    """The arguments without the given flags and their values (`--flag V` and `--flag=V`)."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in flags:
+            skip = True
+        elif not arg.startswith(tuple(f + "=" for f in flags)):
+            kept.append(arg)
+    return kept
+
+
+def side_by_side(models: list[str], argv: list[str], out: Path) -> int:
+    """`python -m bench WHAT --model A --model B …`: the asked benchmarks for each model in
+    a process of its own (OUT/<model>/report.md), then the cold suggestion, warm keystrokes,
+    rates and peak RSS of each (`measure_one`, a child each), and OUT/models.md with every
+    headline row of every model side by side. Returns the exit status.
+    """
+    rest = _strip(argv, ("--model", "--out"))
+    out.mkdir(parents=True, exist_ok=True)
+    reports = {}
+    for name in models:
+        folder = out / _slug(name)
+        command = [sys.executable, "-m", "bench", *rest, "--model", name, "--out", str(folder)]
+        print("running: " + " ".join(command), file=sys.stderr)
+        if subprocess.run(command, check=False).returncode != 0:
+            print(f"cove: the run of {name} failed (see above)", file=sys.stderr)
+            return 1
+        reports[name] = json.loads((folder / "report.json").read_text())
+    flags = [f for name in models for f in ("--model", name)]
+    if main([*flags, "--out", str(out), "--resume"]) != 0:
+        return 1
+    latency = json.loads((out / "models.json").read_text())
+    path = out / "models.md"
+    path.write_text(models_markdown(models, reports, latency, "python -m bench " + " ".join(argv)))
+    print(path)
+    return 0
+
+
+def models_markdown(models: list[str], reports: dict, latency: dict, command: str) -> str:
+    """Every model's headline rows (baseline and Cove) side by side, then the latency table."""
+    head = "| metric | " + " | ".join(f"{m}: baseline | {m}: Cove" for m in models) + " |"
+    lines = ["# Models side by side", "", f"Command: `{command}`", "", head]
+    lines.append("|---" + "|---:|---:" * len(models) + "|")
+    metrics = list(dict.fromkeys(row["metric"] for m in models for row in reports[m]))
+    for metric in metrics:
+        cells = []
+        for m in models:
+            row = next((r for r in reports[m] if r["metric"] == metric), None)
+            for key in ("baseline", "cove"):
+                value = row.get(key) if row else None
+                cells.append("–" if value is None else f"{value:.1f}{row.get('unit', '')}")
+        lines.append(f"| {metric} | " + " | ".join(cells) + " |")
+    lines += ["", "Each model's own report: " + ", ".join(f"{_slug(m)}/report.md" for m in models)]
+    lines += ["", "## Cold suggestion, warm keystrokes, rates, peak RSS (a process per model)", ""]
+    lines += _latency_table(latency.values())
+    return "\n".join(lines) + "\n"
+
+
+LATENCY_COLUMNS = (
+    "ready_ms",
+    "load_ms",
+    "cold_ms",
+    "cold_prompt_tokens",
+    "keystroke_p50_ms",
+    "keystroke_p95_ms",
+    "keystroke_mean_new_tokens",
+    "peak_rss_mb",
+    "load",
+)
+
+
+def _latency_table(rows) -> list[str]:
+    lines = [
+        "| model | threads | " + " | ".join(LATENCY_COLUMNS) + " | prefill tok/s | gen tok/s |"
     ]
-    print("| model | threads | " + " | ".join(columns) + " | prefill tok/s | gen tok/s |")
-    print("|---" * (len(columns) + 4) + "|")
-    for row in results.values():
-        cells = [str(row[c]) for c in columns]
+    lines.append("|---" * (len(LATENCY_COLUMNS) + 4) + "|")
+    for row in rows:
+        cells = [str(row.get(c, "–")) for c in LATENCY_COLUMNS]
         rates = row["rates"]
-        print(
+        lines.append(
             f"| {row['model']} | {row['threads']} | "
             + " | ".join(cells)
             + f" | {rates['prefill_tps']} | {rates['generate_tps']} |"
         )
-    return 0
+    return lines
 
 
 if __name__ == "__main__":

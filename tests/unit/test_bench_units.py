@@ -156,3 +156,29 @@ def test_gate_rows_precision_and_coverage():
     assert rows[0.7]["shown"] == 2 and rows[0.7]["kept_right"] == 0.5
     assert rows[0.0]["coverage"] == 4 / 5 and rows[0.7]["em_all"] == 1 / 5
     assert "Confidence gate: cove, min_prob (n = 5)" in gate_tables(items, ["cove"])
+
+
+def test_side_by_side_runs_each_model_with_its_own_flags_and_tables_them(tmp_path: Path):
+    from bench.models import _strip, models_markdown
+
+    argv = ["quality", "--model", "a", "--size=3", "--model=b", "--out", "X", "--resume"]
+    assert _strip(argv, ("--model", "--out")) == ["quality", "--size=3", "--resume"]
+    reports = {
+        "a": [{"metric": "HumanEval pass@1 (%)", "baseline": 50.0, "cove": 60.0, "unit": ""}],
+        "b": [
+            {"metric": "HumanEval pass@1 (%)", "baseline": 55.0, "cove": 70.5, "unit": ""},
+            {"metric": "only b (ms)", "baseline": None, "cove": 3.0, "unit": ""},
+        ],
+    }
+    latency = {
+        "a@0": {
+            "model": "a",
+            "threads": 2,
+            "cold_ms": 900,
+            "rates": {"prefill_tps": 1, "generate_tps": 2},
+        }
+    }
+    text = models_markdown(["a", "b"], reports, latency, "python -m bench quality")
+    assert "| HumanEval pass@1 (%) | 50.0 | 60.0 | 55.0 | 70.5 |" in text
+    assert "| only b (ms) | – | – | – | 3.0 |" in text
+    assert "| a | 2 | – | – | 900 |" in text
