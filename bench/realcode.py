@@ -35,6 +35,7 @@ from bench.stats import identifier_match, paired_p, summarize_group
 from context.completion import CompletionService
 from context.retrieval.repository import RepositoryContext
 from context.window import cursor_window
+from engine.templates import wants_context
 
 # In run order: each prompt shares its start with the one before it (naive -> cove: the
 # file prefix; cove -> cove-hold: the whole prompt; -> ctx-suffix: prefix and suffix).
@@ -134,7 +135,7 @@ def make_pipelines(
 
     def service(indentation: str, placement: str = "repo", context: bool = False):
         generation = dataclasses.replace(
-            plain, indentation=indentation, context_placement=placement
+            plain, indentation=indentation, context_placement=placement, context_when="always"
         )
         budgets = dataclasses.replace(
             base.budgets, context_tokens=options.context_tokens if context else 0
@@ -223,14 +224,23 @@ def run_realcode(
             ledger.measure(key, lambda m=measure, p=pos, meta=meta: {**meta, **m(p)})
         if progress:
             progress(done, len(plan), "repos")
+    gate = {}  # position -> whether the shipped gate (generation.contextWhen "api") adds context
+    for number, pos in plan:
+        spec, repo = repos[number]
+        line = cut_document(repo, pos).split("\n")[pos.line]
+        gate[f"real/{spec.label}/{pos.path}:{pos.line + 1}:{pos.column}/{pos.kind}"] = (
+            wants_context("api", line)
+        )
     for _, repo in repos:
         repo.close()
-    return report_tables(ledger.items.values(), options)
+    return report_tables(ledger.items.values(), options, gate)
 
 
-def report_tables(items, options: RealCodeOptions) -> dict:
+def report_tables(items, options: RealCodeOptions, gate: dict[str, bool] | None = None) -> dict:
     """The summary of every asked pipeline (positions that all measured) and, when context
-    ran on a subset only, of the pipelines without context on every position.
+    ran on a subset only, of the pipelines without context on every position. With `gate`
+    (position -> the shipped `contextWhen` gate's answer there), "ctx-api" is the first
+    context pipeline where the gate adds context and the no-context one elsewhere.
     """
     items = list(items)
     pipelines = options.pipelines
@@ -239,11 +249,34 @@ def report_tables(items, options: RealCodeOptions) -> dict:
     if base in pipelines and context:  # no extra model calls: both answers are measured
         items += confident_pick(items, base, context, "ctx-pick")
         pipelines = (*pipelines, "ctx-pick")
+        if gate:
+            items += gated_pick(items, base, context, "ctx-api", gate)
+            pipelines = (*pipelines, "ctx-api")
     summary = summarize(items, pipelines, options.context_indentation)
     plain = tuple(p for p in options.pipelines if not p.startswith("ctx-"))
     if plain != options.pipelines:
         summary["without_context"] = summarize(items, plain, options.context_indentation)
     return summary
+
+
+def gated_pick(items, base: str, context: str, name: str, gate: dict[str, bool]) -> list[dict]:
+    """A derived pipeline `name`: the `context` answer where `gate` says context is added,
+    the `base` (no-context) answer elsewhere, at positions both measured.
+    """
+    by_position: dict[str, dict[str, dict]] = defaultdict(dict)
+    for item in items:
+        if item.get("pipeline") in (base, context):
+            by_position[item["key"].rsplit("/", 1)[0]][item["pipeline"]] = item
+    return [
+        {
+            **pair[context if gate[where] else base],
+            "pipeline": name,
+            "key": f"{where}/{name}",
+            "picked": context if gate[where] else base,
+        }
+        for where, pair in by_position.items()
+        if len(pair) == 2 and where in gate
+    ]
 
 
 def _plan_key(options: RealCodeOptions, specs) -> str:

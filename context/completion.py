@@ -22,7 +22,7 @@ from engine.confidence import Confidence
 from engine.postprocess import align_to_cursor, postprocess
 from engine.settings import GenerationSettings
 from engine.stops import block_indent
-from engine.templates import continued_line, healed_tail, render_prompt
+from engine.templates import continued_line, healed_tail, render_prompt, wants_context
 from engine.types import (
     ContextChunk,
     FimInput,
@@ -183,7 +183,12 @@ class CompletionService:
             document.lines, line, character, self.budgets, self.backend
         )
         chunks: list[ContextChunk] = []
-        if use_context and self.context_provider and self.budgets.context_tokens > 0:
+        if (
+            use_context
+            and self.context_provider
+            and self.budgets.context_tokens > 0
+            and wants_context(self.generation.context_when, window.line_prefix)
+        ):
             try:
                 chunks = self.context_provider(
                     document.text, path, window, self.budgets.context_tokens

@@ -21,7 +21,8 @@ class BudgetSettings:
 
     prefix_tokens: int = 1024  # file text before the cursor's line
     suffix_tokens: int = 384  # text after the cursor (rest of the line included)
-    context_tokens: int = 0  # repository context placed before the file (0: none)
+    context_tokens: int = 256  # repository context in the prompt (0: none; where and when:
+    # generation.contextPlacement / contextWhen)
 
 
 @dataclass(frozen=True, kw_only=True)

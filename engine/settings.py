@@ -50,8 +50,10 @@ class GenerationSettings:
     layout: str = "stable"  # "stable": hole from the line start (KV reuse); "psm": classic
     indentation: str = "model"  # line of indentation only: "model" writes its own, "hold" keeps
     # the user's (healed like a word: the suggestion starts at the cursor)
-    context_placement: str = "repo"  # context chunks: "repo" (repo-level header before the
+    context_placement: str = "suffix"  # context chunks: "repo" (repo-level header before the
     # prefix), "prefix" (comment blocks after the prefix marker), "suffix" (before the middle)
+    context_when: str = "always"  # "always": every request; "api": only after `name.` /
+    # `name(` and the word typed after it. Both measured: README, "Real code"
     min_confidence: float = 0.35  # stay silent on automatic requests when the least likely
     # token of the suggestion had a lower probability (0..1); explicit ones are never
     # filtered; 0: off. The default is measured: README, "Confidence and alternatives"

@@ -22,7 +22,7 @@ from engine.settings import (
     load_settings,
     validate_choice,
 )
-from engine.templates import INDENTATIONS, PLACEMENTS
+from engine.templates import CONTEXT_WHEN, INDENTATIONS, PLACEMENTS
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,6 +82,7 @@ def parse_settings(data: Any, base: CoveSettings | None = None) -> tuple[CoveSet
     for key, label, choices in (
         ("indentation", "generation.indentation", INDENTATIONS),
         ("context_placement", "generation.contextPlacement", PLACEMENTS),
+        ("context_when", "generation.contextWhen", CONTEXT_WHEN),
     ):
         if not validate_choice(getattr(settings.generation, key), choices, label, problems):
             default = getattr(defaults.generation, key)

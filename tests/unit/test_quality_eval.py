@@ -352,7 +352,16 @@ def test_runner_measures_every_pipeline_once_and_resumes(tiny_repo, tmp_path: Pa
     )
     assert len(backend.prompts) == asked and again["positions"] == 3  # nothing measured twice
     line = again["table"]["python/line"]
-    assert set(line) == {*options.pipelines, "ctx-pick"} and line["cove"]["n"] == 1
+    assert set(line) == {*options.pipelines, "ctx-pick", "ctx-api"} and line["cove"]["n"] == 1
+    # The shipped gate's variant: context where the cursor follows `name.` or `name(` only.
+    from bench.realcode import gated_pick
+
+    gate = {k.rsplit("/", 1)[0]: "/api" in k for k in ledger.items}
+    picked = {
+        i["kind"]: i["picked"]
+        for i in gated_pick(ledger.items.values(), "cove-hold", "ctx-suffix", "ctx-api", gate)
+    }
+    assert picked == {"api": "ctx-suffix", "line": "cove-hold", "control": "cove-hold"}
     # Held indentation: the suggestion starts at the cursor, as the healed backend writes it.
     hold = next(
         i for i in ledger.items.values() if i["kind"] == "line" and i["pipeline"] == "cove-hold"

@@ -191,3 +191,13 @@ def test_context_placement_repo_is_the_repo_level_header_and_unknown_is_refused(
     assert render_prompt(QWEN, bare, placement="prefix") == render_prompt(QWEN, bare)
     with pytest.raises(ValueError, match="placement"):
         render_prompt(QWEN, WITH_CONTEXT, placement="middle")
+
+
+def test_context_when_api_asks_for_context_while_completing_a_member_or_a_call():
+    from engine.templates import wants_context
+
+    for line in ("    x = self.", "    x = self.bu", "foo(", "    return parse(ar", "a.b.c"):
+        assert wants_context("api", line), line
+    for line in ("", "    ", "    return ", "x = 1", "foo(a, ", "x = 1."):
+        assert not wants_context("api", line), line
+        assert wants_context("always", line)
