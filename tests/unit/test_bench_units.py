@@ -182,3 +182,14 @@ def test_side_by_side_runs_each_model_with_its_own_flags_and_tables_them(tmp_pat
     assert "| HumanEval pass@1 (%) | 50.0 | 60.0 | 55.0 | 70.5 |" in text
     assert "| only b (ms) | – | – | – | 3.0 |" in text
     assert "| a | 2 | – | – | 900 |" in text
+
+
+def test_the_typed_line_is_long_enough_for_every_keystroke():
+    # A line shorter than the keystrokes typed repeats the same request (a cache-like hit),
+    # which once made the keystroke figures of `bench.models` meaningless.
+    from bench.latency import _typing_target
+    from bench.models import KEYSTROKES
+
+    path, number = _typing_target()
+    line = path.read_text().split("\n")[number].strip()
+    assert len(line) >= KEYSTROKES and "(" in line
