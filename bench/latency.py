@@ -229,9 +229,9 @@ def _typing_target() -> tuple[Path, int]:
     lines = path.read_text().split("\n")
     for number, line in enumerate(lines):  # an assignment from a call, long enough to type
         code = line.strip()
-        if " = " in code and "(" in code and "." in code and len(code) >= 40:
-            if number > 100 and not code.startswith(("#", '"')):
-                return path, number
+        long_call = " = " in code and "(" in code and "." in code and len(code) >= 40
+        if long_call and number > 100 and not code.startswith(("#", '"')):
+            return path, number
     raise LookupError(f"no line to type found in {path}")
 
 
