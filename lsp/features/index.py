@@ -56,7 +56,7 @@ def attach_context(ls, loop: asyncio.AbstractEventLoop) -> None:
     ls.repos = Repositories(ls.settings.context, tokenizer=ls.backend, on_open=on_open)
     ls.updates, ls.indexing = DebouncedUpdates(), indexing
     service = ls.session.service
-    service.context_provider = ls.repos.provider
+    service.context_provider = provider_outside_symlinks(ls, ls.repos)
     service.display_path = ls.repos.display_path
     root = ls.workspace.root_path
     if root and Path(root).is_dir():
@@ -135,15 +135,34 @@ def through_symlink(ls, path: str) -> bool:
     return os.path.realpath(target) != str(target)
 
 
+def provider_outside_symlinks(ls, repos: Repositories):
+    """`repos.provider`, except for a document reached through a symlink: no context.
+
+    `Repositories.for_path` resolves the path, so a file opened through a symlink would
+    open (and index from disk) the folder or repository its target lies in, outside the
+    workspace; such a document completes on its own text only.
+    """
+
+    def provider(text: str, path: str, window, budget_tokens: int):
+        if through_symlink(ls, path):
+            return []
+        return repos.provider(text, path, window, budget_tokens)
+
+    return provider
+
+
 def _repo_of(ls, uri: str, *, from_disk: bool = False) -> tuple[RepositoryContext, str] | None:
-    """The repository of a document and its path; None without context. `from_disk`: the
-    event makes Cove read the file itself (save, watched change), which a symlink may not lead.
+    """The repository of a document and its path; None without context, and None for a
+    document reached through a symlink: its target's folder is not the workspace, and even
+    the buffer's text (the editor's, not read by Cove) is not indexed as context for others.
+    `from_disk`: the event would make Cove read the file itself (save, watched change).
     """
     path = path_of(uri)
     if ls.repos is None or path == uri:  # no context, or not a file on disk
         return None
-    if from_disk and through_symlink(ls, path):
-        log.info("not reading %s: it is reached through a symlink", path)
+    if through_symlink(ls, path):
+        if from_disk:
+            log.info("not reading %s: it is reached through a symlink", path)
         return None
     repo, fresh = ls.repos.for_path(path)
     if fresh:
