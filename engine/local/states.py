@@ -166,7 +166,14 @@ def switch_state(lib: Any, llm: Any, kept: KeptStates, tokens: list[int], reused
         saved = save_sequence(lib, llm)
         if saved is not None:
             kept.add(saved)
-            log.debug("kept a prompt state: %d tokens, %d bytes", cached, saved.nbytes)
+            # Info, with the total: the typing storm reads it to judge RSS net of these states.
+            log.info(
+                "kept a prompt state: %d tokens, %d bytes; kept states %d, %d bytes in all",
+                cached,
+                saved.nbytes,
+                len(kept),
+                kept.nbytes,
+            )
     if state is None:
         return reused
     shared = min(shared, len(tokens) - 1)  # the last prompt token is evaluated for its logits

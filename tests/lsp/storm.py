@@ -16,6 +16,7 @@ import queue
 import random
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,6 +47,8 @@ class Block:
     interval_s: float
     rss_kb: int
     latencies_ms: list[float] = field(default_factory=list)
+    text_latencies_ms: list[float] = field(default_factory=list)  # answered with a suggestion
+    kept_bytes: int = 0  # the backend's kept prompt states when the block ended (when known)
     in_flight: int = 0  # requests sent but not answered when the block ended
     cancelled: int = 0  # $/cancelRequest sent in the block
 
@@ -143,10 +146,13 @@ class Storm:
             self.report.failures.append(f"an answer nobody asked for: {str(message)[:200]}")
             return
         self.report.answered += 1
-        block.latencies_ms.append((time.perf_counter() - sent) * 1000)
+        latency = (time.perf_counter() - sent) * 1000
+        block.latencies_ms.append(latency)
         result = message.get("result")
         if not (result.get("items") if isinstance(result, dict) else result):
             self.report.empty += 1  # a cancelled request's error counts here too
+        else:
+            block.text_latencies_ms.append(latency)
 
     # -- keystrokes -----------------------------------------------------------------------
 
@@ -193,23 +199,51 @@ class Storm:
 
     # -- the run --------------------------------------------------------------------------
 
-    def run(self, schedule: list[tuple[int, float]], block_size: int = 100) -> StormReport:
-        """Type the schedule in blocks of `block_size`; check answers and texts at the end."""
+    def run(
+        self,
+        schedule: list[tuple[int, float]],
+        block_size: int = 100,
+        *,
+        pause_every: int = 0,
+        pause_s: float = 0.0,
+        kept_bytes: Callable[[], int] | None = None,
+    ) -> StormReport:
+        """Type the schedule in blocks of `block_size`; check answers and texts at the end.
+
+        With `pause_every`, the typist stops for `pause_s` after every that many keystrokes
+        (to read the suggestion, as people do), and the first block begins by asking once in
+        each file and waiting: the warm-up fills the kept prompt states. `kept_bytes` reads
+        what the backend's kept states hold, sampled with the RSS.
+        """
         pid = self.client.proc.pid
         for count, interval in schedule:
             for begin in range(0, count, block_size):
                 block = Block(keystrokes=0, interval_s=interval, rss_kb=0)
+                if pause_every and not self.report.blocks and begin == 0:
+                    self.visit_every_file(block, pause_s)
                 next_at = time.perf_counter()
                 for _ in range(min(block_size, count - begin)):
                     self.keystroke(block)
                     block.keystrokes += 1
                     next_at += interval
+                    if pause_every and block.keystrokes % pause_every == 0:
+                        next_at += pause_s
                     self.pump(next_at, block)
                 block.in_flight = len(self.pending)
                 block.rss_kb = rss_kb(pid)
+                block.kept_bytes = kept_bytes() if kept_bytes is not None else 0
                 self.report.blocks.append(block)
         self.finish()
         return self.report
+
+    def visit_every_file(self, block: Block, pause_s: float) -> None:
+        """Ask once at each file's cursor and wait for the answer (the warm-up's start)."""
+        for buf in self.buffers:
+            self.current, self.typing = buf, None
+            self.request_after(buf, block)
+            deadline = time.perf_counter() + max(pause_s, 30.0)
+            while self.pending and time.perf_counter() < deadline:
+                self.pump(time.perf_counter() + 0.1, block)
 
     def finish(self, timeout: float = 120) -> None:
         """Wait for the last answers, then compare every document with the server's text."""
