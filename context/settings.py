@@ -33,6 +33,9 @@ class ContextSettings:
 
     enabled: bool = True  # index the repository and add cross-file context to prompts
     max_file_bytes: int = 1_000_000  # larger files are never read (generated data, dumps)
+    # A file in no language Cove parses (docs, HTML, data) is indexed only up to this size:
+    # such text held 41 of SQLAlchemy's 61 MB and gives a code model little context.
+    max_text_bytes: int = 32_000
     max_files: int = 30_000  # index at most this many files (the first in path order)
     ignore: tuple[str, ...] = DEFAULT_IGNORE  # gitignore-style patterns, on top of .coveignore
     index_dir: str = ""  # where index databases live; empty: $XDG_CACHE_HOME/cove/index

@@ -3,7 +3,8 @@
 Files come from git (tracked plus untracked-not-ignored, so `.gitignore` holds); a folder
 that is not a git work tree is walked with the same exclusions. Never read: `.coveignore`
 patterns, secret-looking files (checked by name, before any read), files over the size
-limit, binaries, minified files, symlinks (they may point outside the repo or loop).
+limit, large files in no language Cove parses (docs, HTML, data), binaries, minified
+files, symlinks (they may point outside the repo or loop).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from context.settings import ContextSettings
+from context.syntax.languages import language_for
 
 log = logging.getLogger(__name__)
 
@@ -317,6 +319,11 @@ def skip_reason(path: str, rules: IgnoreRules) -> str | None:
     return None
 
 
+def fits_text_limit(path: str, size: int, settings: ContextSettings) -> bool:
+    """False for a file in no language Cove parses that is over `max_text_bytes`."""
+    return size <= settings.max_text_bytes or language_for(path) is not None
+
+
 def stat_entry(root: Path, path: str, settings: ContextSettings) -> tuple[FileEntry | None, str]:
     """Stat one candidate: an entry, or None and why (missing, symlink, too large...)."""
     try:
@@ -329,6 +336,8 @@ def stat_entry(root: Path, path: str, settings: ContextSettings) -> tuple[FileEn
         return None, "not_file"  # a submodule's folder, a socket...
     if info.st_size > settings.max_file_bytes:
         return None, "too_large"
+    if not fits_text_limit(path, info.st_size, settings):
+        return None, "large_text"
     return FileEntry(path=path, size=info.st_size, mtime_ns=info.st_mtime_ns), ""
 
 

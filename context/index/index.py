@@ -363,6 +363,8 @@ class RepositoryIndex(IndexStore):
             mtime_ns, size = 0, -1  # an unsaved buffer: the next build re-reads the disk
             if len(data) > self.settings.max_file_bytes:
                 reason = "too_large"
+            elif not filesmod.fits_text_limit(rel, len(data), self.settings):
+                reason = "large_text"
             elif filesmod.looks_minified(text):
                 reason = "minified"
         elif reason is None:

@@ -361,6 +361,32 @@ def test_lines_and_search_read_back_the_file(repo, settings):
     assert hits[0].path == "pkg/geometry.py" and hits[0].score > 0
 
 
+def test_large_files_in_no_known_language_stay_out_and_source_goes_in(repo, tmp_path):
+    # Docs and HTML are most of a repository's bytes and little of a code model's context:
+    # past max_text_bytes only files in a language Cove parses are indexed.
+    settings = ContextSettings(index_dir=str(tmp_path / "cache"), max_text_bytes=2000)
+    big_source = "".join(f"def function_{n}(x):\n    return x + {n}\n\n\n" for n in range(200))
+    write(repo, "pkg/big.py", big_source)
+    write(repo, "docs/page.html", "<p>distance_between</p>\n" * 200)
+    write(repo, "docs/note.txt", "distance_between is short prose\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "docs")
+    index = RepositoryIndex(repo, settings)
+    stats = index.build()
+    assert sorted(index.paths()) == ["docs/note.txt", "pkg/app.py", "pkg/big.py", "pkg/geometry.py"]
+    assert stats.skipped["large_text"] == 1
+    assert names(index, "function_199") == [("pkg/big.py", 797)]
+    assert {hit.path for hit in index.search(["distance_between"], 5)} == {
+        "pkg/geometry.py",
+        "docs/note.txt",
+    }
+    # An editor buffer follows the same rule, and a file that grows past it leaves.
+    assert index.update_file(repo / "docs/other.md", "word\n" * 1000) == "skipped:large_text"
+    write(repo, "docs/note.txt", "prose\n" * 1000)
+    assert index.update_file(repo / "docs/note.txt") == "removed"
+    assert not index.has_file("docs/note.txt")
+
+
 def test_pure_helpers():
     assert blob_hash(b"hello\n") == "ce013625030ba8dba906f756967f9e9ca394464a"  # git hash-object
     assert index_terms("getUserName = user_id(self)") == ["getusername", "user_id"]
