@@ -52,8 +52,8 @@ class GenerationSettings:
     # the user's (healed like a word: the suggestion starts at the cursor)
     context_placement: str = "suffix"  # context chunks: "repo" (repo-level header before the
     # prefix), "prefix" (comment blocks after the prefix marker), "suffix" (before the middle)
-    context_when: str = "always"  # "always": every request; "api": only after `name.` /
-    # `name(` and the word typed after it. Both measured: README, "Real code"
+    context_when: str = "api"  # "api": context only after `name.` / `name(` and the word
+    # typed after it; "always": every request. Both measured: README, "Real code"
     min_confidence: float = 0.35  # stay silent on automatic requests when the least likely
     # token of the suggestion had a lower probability (0..1); explicit ones are never
     # filtered; 0: off. The default is measured: README, "Confidence and alternatives"

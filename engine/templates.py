@@ -93,7 +93,7 @@ INDENTATIONS = ("model", "hold")
 # When repository context is added (`generation.contextWhen`): "always", or "api": only while
 # the cursor completes a member or a call (`name.` or `name(` and the word typed after it),
 # where context gains most (README, "Real code").
-CONTEXT_WHEN = ("always", "api")
+CONTEXT_WHEN = ("api", "always")
 API_CURSOR = re.compile(r"[A-Za-z_$][\w$]*[.(][\w$]*$")
 
 
