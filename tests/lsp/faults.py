@@ -112,6 +112,7 @@ def options(url: str, index_dir: Path | None = None, **backend) -> dict:
     out: dict = {
         "backend": {"type": "openai", "url": url, **backend},
         "budget": {"contextTokens": 256},
+        "generation": {"contextWhen": "always"},  # context on every request, not only APIs
     }
     if index_dir is not None:
         out["context"] = {"indexDir": str(index_dir)}

@@ -70,6 +70,7 @@ def run_remote_session(client: WireClient, repo, url: str) -> dict:
     options = {
         "backend": {"type": "openai", "url": url},
         "budget": {"contextTokens": 512},
+        "generation": {"contextWhen": "always"},  # context on every request, not only APIs
         "context": {"indexDir": str(repo.root.parent / "index")},
         "features": {"debounceMs": 0},
     }

@@ -34,6 +34,7 @@ def test_a_typing_storm_keeps_every_answer_the_text_and_the_memory(stub_server, 
         options = {
             "backend": {"type": "openai", "url": url},
             "budget": {"contextTokens": 128},
+            "generation": {"contextWhen": "always"},  # retrieval on every keystroke
             "context": {"indexDir": str(tmp_path / "index")},
         }
         assert client.initialize(options, root=root)["status"]["state"] == "ready"

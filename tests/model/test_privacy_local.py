@@ -31,7 +31,8 @@ pytestmark = pytest.mark.model
 
 OPTIONS = {
     "model": {"path": "", "name": "qwen2.5-coder-0.5b"},
-    "generation": {"deadlineMs": 120000, "maxTokens": 24},
+    # Context on every request (the default adds it after `name.` / `name(` only).
+    "generation": {"deadlineMs": 120000, "maxTokens": 24, "contextWhen": "always"},
     "budget": {"contextTokens": 256},
     "features": {"debounceMs": 0},
     "assist": {

@@ -247,7 +247,9 @@ def test_remote_completion_matches_local_and_hides_secrets(backend, openai_serve
             # A generous deadline: on a busy machine a deadline cut would differ between the two.
             # The psm layout on both sides: a remote server cannot force a healed word, so it
             # always gets that layout; the local backend is asked for the same prompt.
-            generation = GenerationSettings(max_tokens=32, deadline_ms=300000, layout="psm")
+            generation = GenerationSettings(
+                max_tokens=32, deadline_ms=300000, layout="psm", context_when="always"
+            )
             budgets = BudgetSettings(context_tokens=256)  # the provider's chunk goes in the prompt
             # The local side sees the chunk as the server will (scrubbed): the same prompt.
             local_service = CompletionService(
