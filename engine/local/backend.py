@@ -104,6 +104,7 @@ class LocalBackend:
         verbose: bool = False,
         batch_threads: int = 0,
         kept_prompts: int = 4,
+        use_mmap: bool = True,
     ) -> None:
         import llama_cpp
 
@@ -111,6 +112,7 @@ class LocalBackend:
         self.model_path = Path(model_path)
         self.batch_size = max(8, batch_size)
         self.gpu_layers = gpu_layers
+        self.use_mmap = use_mmap  # False: the weights are read into private memory
         self.worker = ModelWorker()
         threads = threads or os.cpu_count() or 2
         batch_threads = batch_threads or os.cpu_count() or 2  # prompt evaluation: every core
@@ -127,6 +129,7 @@ class LocalBackend:
                     n_threads=threads,
                     n_threads_batch=batch_threads,
                     n_gpu_layers=gpu_layers,
+                    use_mmap=use_mmap,
                     verbose=True,
                 )
             self.llm.verbose = verbose
@@ -465,6 +468,7 @@ class LocalBackend:
             "template": self.template.name,
             "context_size": self.llm.n_ctx(),
             "load_ms": round(self.load_ms),
+            "mmap": self.use_mmap,
             "system_info": self._llama_cpp.llama_print_system_info()
             .decode(errors="replace")
             .strip(),

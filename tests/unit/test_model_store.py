@@ -27,6 +27,16 @@ def test_assembles_once_then_reuses(tmp_path: Path):
     assert not list(tmp_path.glob(".assemble-*"))
 
 
+def test_the_assembled_file_is_read_only(tmp_path: Path):
+    # Servers map it (llama.cpp): a write in place would kill them with SIGBUS. A copy
+    # assembled before this rule is made read-only when it is next found.
+    info = model_store.assemble_embedded_model(tmp_path)
+    assert info.path.stat().st_mode & 0o777 == 0o444
+    info.path.chmod(0o644)
+    model_store.assemble_embedded_model(tmp_path)
+    assert info.path.stat().st_mode & 0o777 == 0o444
+
+
 def test_truncated_copy_is_rebuilt(tmp_path: Path):
     info = model_store.assemble_embedded_model(tmp_path)
     with open(info.path, "r+b") as handle:
