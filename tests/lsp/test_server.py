@@ -156,7 +156,7 @@ async def test_cancellation_returns_promptly_and_next_request_works(client: Lang
             types.TEXT_DOCUMENT_INLINE_COMPLETION, params, msg_id="cancel-me"
         )
     )
-    await asyncio.sleep(1.0)  # the model is generating a multi-line body by now
+    await asyncio.sleep(0.3)  # generating by now (a quiet machine writes the body in ~0.9 s)
     client.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="cancel-me"))
     with pytest.raises(Exception, match="cancel"):
         await asyncio.wait_for(pending, 60)
@@ -164,7 +164,7 @@ async def test_cancellation_returns_promptly_and_next_request_works(client: Lang
     logged = [m.message for m in client.log_messages if "cancel.py" in m.message]
     assert logged and "cancelled" in logged[-1], logged
     # The server still answers, correctly, right after.
-    result = await inline(client, CURSOR)
+    result = await inline(client, CURSOR, explicit=True)  # by hand: the gate cannot hide it
     assert result.items and is_circle_area(result.items[0].insert_text)
 
 
