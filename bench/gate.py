@@ -116,6 +116,15 @@ def plot_gate(items: Iterable[dict], path: Path, measure: str = "min_prob") -> P
     return path
 
 
+def pairs_by_position(items: Iterable[dict], first: str, second: str) -> dict[str, dict]:
+    """Real-code positions that both pipelines measured: position -> {pipeline: item}."""
+    by_position: dict[str, dict[str, dict]] = {}
+    for item in items:
+        if item.get("pipeline") in (first, second) and item.get("key", "").startswith("real/"):
+            by_position.setdefault(item["key"].rsplit("/", 1)[0], {})[item["pipeline"]] = item
+    return {where: pair for where, pair in by_position.items() if len(pair) == 2}
+
+
 def confident_pick(
     items: Iterable[dict], first: str, second: str, name: str, measure: str = "mean_prob"
 ) -> list[dict]:
@@ -123,14 +132,8 @@ def confident_pick(
     the one the model was surer of (issue 12's gating by log-probability: generate with and
     without context, keep the likelier). An empty answer loses to a non-empty one.
     """
-    by_position: dict[str, dict[str, dict]] = {}
-    for item in items:
-        if item.get("pipeline") in (first, second) and item.get("key", "").startswith("real/"):
-            by_position.setdefault(item["key"].rsplit("/", 1)[0], {})[item["pipeline"]] = item
     derived = []
-    for where, pair in by_position.items():
-        if len(pair) < 2:
-            continue
+    for where, pair in pairs_by_position(items, first, second).items():
         a, b = pair[first], pair[second]
         pick = (
             b

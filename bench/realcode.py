@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.evaluate import Position, edit_similarity
-from bench.gate import confident_pick, gate_tables, plot_gate
+from bench.gate import confident_pick, gate_tables, pairs_by_position, plot_gate
 from bench.positions import KINDS, interleave, repo_positions
 from bench.quality import Ledger, naive_generate
 from bench.stats import identifier_match, paired_p, summarize_group
@@ -225,9 +225,12 @@ def run_realcode(
         if progress:
             progress(done, len(plan), "repos")
     gate = {}  # position -> whether the shipped gate (generation.contextWhen "api") adds context
+    lines: dict[tuple[int, str], list[str]] = {}  # each file read once
     for number, pos in plan:
         spec, repo = repos[number]
-        line = cut_document(repo, pos).split("\n")[pos.line]
+        if (number, pos.path) not in lines:
+            lines[number, pos.path] = (repo.root / pos.path).read_text("utf-8").split("\n")
+        line = lines[number, pos.path][pos.line][: pos.column]
         gate[f"real/{spec.label}/{pos.path}:{pos.line + 1}:{pos.column}/{pos.kind}"] = (
             wants_context("api", line)
         )
@@ -263,10 +266,6 @@ def gated_pick(items, base: str, context: str, name: str, gate: dict[str, bool])
     """A derived pipeline `name`: the `context` answer where `gate` says context is added,
     the `base` (no-context) answer elsewhere, at positions both measured.
     """
-    by_position: dict[str, dict[str, dict]] = defaultdict(dict)
-    for item in items:
-        if item.get("pipeline") in (base, context):
-            by_position[item["key"].rsplit("/", 1)[0]][item["pipeline"]] = item
     return [
         {
             **pair[context if gate[where] else base],
@@ -274,8 +273,8 @@ def gated_pick(items, base: str, context: str, name: str, gate: dict[str, bool])
             "key": f"{where}/{name}",
             "picked": context if gate[where] else base,
         }
-        for where, pair in by_position.items()
-        if len(pair) == 2 and where in gate
+        for where, pair in pairs_by_position(items, base, context).items()
+        if where in gate
     ]
 
 
