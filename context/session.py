@@ -58,15 +58,20 @@ class CompletionSession:
         # older, which then answers empty without being prepared.
         self._preparer = concurrent.futures.ThreadPoolExecutor(1, "cove-prepare")
 
-    def _supersede(self, uri: str, speculative: bool) -> _InFlight:
+    def _supersede(self, uri: str, speculative: bool, *, if_idle: bool = False) -> _InFlight | None:
         """Cancel every older request (each answers empty at once); register a new one.
 
         Not only the document's own: the user types in one place, and one model thread
         serves them all, so a request left behind in another file (a jump, a split view
         switched) would hold the new one up by a whole prompt for an answer nobody sees.
+        `if_idle`: register nothing (None) while a real request is in flight; only older
+        speculative work gives way. One lock for the check and the registration, so a
+        prefetch can never cancel a real request that came in between.
         """
         entry = _InFlight(f"c{next(self._ids)}", threading.Event(), speculative)
         with self._lock:
+            if if_idle and any(not e.speculative for e in self._in_flight.values()):
+                return None
             for older in self._in_flight.values():
                 older.cancel.set()
             self._in_flight[uri] = entry
@@ -134,9 +139,23 @@ class CompletionSession:
         """
         started = time.perf_counter()
         entry = self._supersede(document.uri, speculative)
-        future: concurrent.futures.Future[Completion] = concurrent.futures.Future()
+        assert entry is not None  # only `if_idle` registers nothing
         if explicit and self.service.generation.alternatives > 0:
             options.setdefault("alternatives", self.service.generation.alternatives)
+        future = self._launch(document, line, character, entry, started, options)
+        return entry.request_id, future, entry.cancel
+
+    def _launch(
+        self,
+        document: Snapshot,
+        line: int,
+        character: int,
+        entry: _InFlight,
+        started: float,
+        options: dict,
+    ) -> concurrent.futures.Future[Completion]:
+        """Queue a registered request on the preparing thread; its future."""
+        future: concurrent.futures.Future[Completion] = concurrent.futures.Future()
 
         def prepare() -> None:
             try:
@@ -147,7 +166,7 @@ class CompletionSession:
                     future.set_exception(error)
 
         self._preparer.submit(prepare)
-        return entry.request_id, future, entry.cancel
+        return future
 
     def _start(
         self,
@@ -243,6 +262,21 @@ class CompletionSession:
         """Warm the caches for the next position after an accepted suggestion."""
         _, future, _ = self.request(document, line, character, speculative=True)
         return future
+
+    def prefetch(
+        self, document: Snapshot, line: int, character: int
+    ) -> tuple[str, concurrent.futures.Future[Completion]] | None:
+        """While no real request is in flight, start the request one at (line, character)
+        would be: its prompt gets evaluated (the KV cache keeps it) and, if it finishes,
+        its answer fills the caches. (request id, future); None when a real request is in
+        flight. Any real request supersedes it: the prefill stops within one batch, and
+        what it evaluated stays in the cache for the real prompt's shared prefix.
+        """
+        entry = self._supersede(document.uri, True, if_idle=True)
+        if entry is None:
+            return None
+        future = self._launch(document, line, character, entry, time.perf_counter(), {})
+        return entry.request_id, future
 
     def forget(self, uri: str) -> None:
         """A document closed: cancel its work and drop its cache entries."""

@@ -34,6 +34,12 @@ from lsp.features.index import (
     note_save,
     note_watched,
 )
+from lsp.features.prefetch import (
+    Prefetches,
+    note_edited,
+    note_opened,
+    register_prefetch,
+)
 from lsp.progress import Progress
 from lsp.protocol import CoveProtocol
 from lsp.settings import CoveSettings, parse_settings
@@ -74,6 +80,8 @@ class CoveServer(LanguageServer):
         self.commit_buffers: dict[str, Path] = {}  # uri -> repository, decided at didOpen
         self.rhythm = TypingRhythm()  # the user's keystroke intervals (debounce)
         self.newest_request: dict[str, object] = {}  # uri -> the request debouncing last
+        self.completions_open = 0  # completion requests not yet answered (no prefetch then)
+        self.prefetches = Prefetches()  # where each document's next request is likely
         self.closed = False
 
     # -- logging to the client ----------------------------------------------------------------
@@ -176,6 +184,7 @@ class CoveServer(LanguageServer):
 server = CoveServer()
 register_commands(server)
 register_completion_commands(server)
+register_prefetch(server)
 
 
 def register_features(ls: CoveServer) -> None:
@@ -255,6 +264,7 @@ def did_change(ls: CoveServer, params: types.DidChangeTextDocumentParams) -> Non
         ls.session.cancel_document(params.text_document.uri, speculative_only=True)
     note_keystroke(ls)
     note_change(ls, params)
+    note_edited(ls, params)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
@@ -265,6 +275,7 @@ def did_close(ls: CoveServer, params: types.DidCloseTextDocumentParams) -> None:
         ls.session.forget(params.text_document.uri)
     ls.commit_buffers.pop(params.text_document.uri, None)
     ls.newest_request.pop(params.text_document.uri, None)
+    ls.prefetches.forget(params.text_document.uri)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
@@ -280,6 +291,7 @@ def did_open(ls: CoveServer, params: types.DidOpenTextDocumentParams) -> None:
     )
     note_commit_buffer(ls, params.text_document.uri, params.text_document.language_id)
     note_open(ls, params)
+    note_opened(ls, item.uri)
 
 
 def _apply_changes(doc: Document, params: types.DidChangeTextDocumentParams, encoding: str):

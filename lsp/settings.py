@@ -33,6 +33,10 @@ class FeatureSettings:
     completion: bool = True  # textDocument/completion (the menu fallback every client has)
     code_actions: bool = True  # explain / docstring code actions
     speculative: bool = True  # after an accepted suggestion, warm the next position
+    # When a document opens or the user pauses and no request is open, evaluate the prompt
+    # the next request most likely needs (the last edit, else the editor's cursor); any
+    # real request drops that work at once (lsp/features/prefetch.py).
+    prefetch: bool = True
     disabled_languages: tuple[str, ...] = ()  # languageIds with no completions, e.g. ["markdown"]
     # Longest wait of an automatic request for typing to pause (adapted to the typing
     # rhythm, context/debounce.py); explicit requests never wait. 0 = off.
@@ -108,6 +112,7 @@ def _check_ranges(
         ("generation", "min_confidence", "generation.minConfidence", 0.0, 1.0),
         ("generation", "alternatives", "generation.alternatives", 0, 4),
         ("model", "kept_prompts", "model.keptPrompts", 0, 16),
+        ("context", "index_workers", "context.indexWorkers", 0, 64),
     ):
         current = getattr(settings, section)
         value = getattr(current, name)

@@ -10,8 +10,10 @@ drafted message instead (`lsp.features.assist.commit_inline`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from lsprotocol import types
@@ -50,7 +52,8 @@ async def wait_for_pause(ls, uri: str, explicit: bool) -> bool:
     return True
 
 
-def _log_line(kind: str, request_id: str, uri: str, line: int, character: int, c: Completion):
+def log_line(kind: str, request_id: str, uri: str, line: int, character: int, c: Completion):
+    """The one log line of a completion: id, place, cache, tokens, milliseconds, stop."""
     t, n = c.timings, c.tokens
     return (
         f"{kind} {request_id} {uri.rsplit('/', 1)[-1]}:{line + 1}:{character + 1} "
@@ -66,7 +69,8 @@ def _log_line(kind: str, request_id: str, uri: str, line: int, character: int, c
     )
 
 
-def _language_enabled(ls, uri: str) -> bool:
+def language_enabled(ls, uri: str) -> bool:
+    """False for a document in one of `features.disabledLanguages`."""
     doc = ls.documents.get(uri)
     language = doc.language_id if doc is not None else None
     return not (language and language in ls.settings.features.disabled_languages)
@@ -78,7 +82,7 @@ async def _complete(ls, uri: str, position: types.Position, kind: str, explicit:
     An automatic request below `generation.minConfidence` answers empty (stays silent); an
     explicit one is never filtered and gets the alternatives too.
     """
-    if ls.session is None or not _language_enabled(ls, uri):
+    if ls.session is None or not language_enabled(ls, uri):
         return None
     document = ls.document(uri)  # this version: its lines, language and kept tree
     if document is None:
@@ -104,7 +108,7 @@ async def _complete(ls, uri: str, position: types.Position, kind: str, explicit:
     except CompletionError as error:  # the server is down, slow, or answers garbage
         ls.log_to_client("warning", f"{kind} {request_id} {where}: {error}; empty answer")
         return None
-    ls.log_to_client("info", _log_line(kind, request_id, uri, line, character, completion))
+    ls.log_to_client("info", log_line(kind, request_id, uri, line, character, completion))
     threshold = ls.settings.generation.min_confidence
     if completion.text and not should_show(completion.confidence, threshold, explicit):
         ls.log_to_client("info", f"{kind} {request_id} {where} withheld: below {threshold}")
@@ -112,8 +116,25 @@ async def _complete(ls, uri: str, position: types.Position, kind: str, explicit:
     return completion, to_client_position(document.lines, line, character, ls.encoding)
 
 
+@contextlib.contextmanager
+def request_open(ls) -> Iterator[None]:
+    """Count a completion request from its arrival to its answer (debounce included): no
+    prefetch starts meanwhile (`lsp.features.prefetch`).
+    """
+    ls.completions_open += 1
+    try:
+        yield
+    finally:
+        ls.completions_open -= 1
+
+
 async def inline_completion(ls, params: types.InlineCompletionParams):
     """textDocument/inlineCompletion: ghost text (a commit buffer: the drafted message)."""
+    with request_open(ls):
+        return await _inline_completion(ls, params)
+
+
+async def _inline_completion(ls, params: types.InlineCompletionParams):
     uri = params.text_document.uri
     repo = ls.commit_buffers.get(uri)
     if repo is not None:
@@ -135,6 +156,11 @@ async def inline_completion(ls, params: types.InlineCompletionParams):
 
 async def completion(ls, params: types.CompletionParams):
     """textDocument/completion: the suggestion as one menu item."""
+    with request_open(ls):
+        return await _menu_completion(ls, params)
+
+
+async def _menu_completion(ls, params: types.CompletionParams):
     uri = params.text_document.uri
     context = params.context
     explicit = context is None or context.trigger_kind == types.CompletionTriggerKind.Invoked

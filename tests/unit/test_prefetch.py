@@ -1,0 +1,90 @@
+"""Prefetch's pure parts: `cove/cursor` params, positions clamped to the current text, and
+the session's rule that a prefetch never displaces a real request (context/session.py).
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from lsprotocol import types
+
+from context.completion import CompletionService
+from context.document import Document
+from context.session import CompletionSession
+from lsp.features.prefetch import clamped, parse_cursor
+from tests.unit.test_session import SOURCE
+from tests.unit.test_session_cancel import LateBackend
+
+
+def test_good_cursor_params_parse_from_dicts_and_structured_objects():
+    params = {"textDocument": {"uri": "file:///a.py"}, "position": {"line": 3, "character": 7}}
+    assert parse_cursor(params) == ("file:///a.py", types.Position(line=3, character=7))
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        None,
+        [],
+        "x",
+        {},
+        {"textDocument": {"uri": 5}, "position": {"line": 0, "character": 0}},
+        {"textDocument": {}, "position": {"line": 0, "character": 0}},
+        {"textDocument": {"uri": "file:///a"}, "position": {"line": -1, "character": 0}},
+        {"textDocument": {"uri": "file:///a"}, "position": {"line": True, "character": 0}},
+        {"textDocument": {"uri": "file:///a"}, "position": {"line": 1.5, "character": 0}},
+        {"textDocument": {"uri": "file:///a"}, "position": {"line": 2**40, "character": 0}},
+        {"textDocument": {"uri": "file:///a"}, "position": [0, 0]},
+        {"textDocument": "file:///a", "position": {"line": 0, "character": 0}},
+    ],
+)
+def test_bad_cursor_params_are_none(params):
+    assert parse_cursor(params) is None
+
+
+def test_a_cursor_reported_before_an_edit_is_clamped_to_the_text():
+    lines = ["def f():", "    return 1"]
+    assert clamped(lines, types.Position(line=1, character=4), "utf-16") == (1, 4)
+    assert clamped(lines, types.Position(line=1, character=99), "utf-16") == (1, 12)
+    assert clamped(lines, types.Position(line=9, character=0), "utf-16") == (1, 12)
+
+
+def wait_for(predicate, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert predicate()
+
+
+def test_a_prefetch_never_cancels_a_real_request_and_a_real_request_cancels_it():
+    backend = LateBackend()
+    session = CompletionSession(CompletionService(backend=backend))
+    doc = Document("u", SOURCE, path="a.py").snapshot()
+    try:
+        _, real, real_cancel = session.request(doc, 1, 11)
+        wait_for(lambda: len(backend.requests) == 1)
+        assert session.prefetch(doc, 0, 0) is None  # a real request is in flight
+        assert not real_cancel.is_set()
+        backend.pending.set_result(_result())
+        real.result(timeout=5)
+        wait_for(lambda: not session.busy())
+
+        started = session.prefetch(doc, 1, 4)  # elsewhere: (1, 11) is answered from the cache
+        assert started is not None
+        wait_for(lambda: len(backend.requests) == 2)
+        prefetch_cancel = backend.requests[-1].cancel
+        newer = session.prefetch(doc, 0, 9)  # a newer prefetch replaces an older one
+        assert newer is not None and prefetch_cancel.is_set()
+        _, _, cancel = session.request(doc, 1, 11)  # the user asks: every prefetch gives way
+        assert not cancel.is_set()
+    finally:
+        session.close()
+
+
+def _result():
+    from engine.types import GenerationResult, TokenCounts
+
+    return GenerationResult(
+        text="x", stop_reason="eos", tokens=TokenCounts(), prefill_ms=1.0, generate_ms=1.0
+    )
