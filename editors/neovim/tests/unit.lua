@@ -14,6 +14,7 @@ local fake = {
   alternatives = {}, -- what else it offers on an explicit request
   requests = {}, -- inlineCompletion params, in order
   commands = {}, -- executeCommand params, in order
+  cursors = {}, -- cove/cursor params, in order
   loaded = false,
 }
 
@@ -87,8 +88,10 @@ local function fake_server(dispatchers)
       reply(callback, handler and handler(params) or vim.NIL)
       return true, next_id
     end,
-    notify = function(method)
-      if method == 'initialized' then
+    notify = function(method, params)
+      if method == 'cove/cursor' then
+        table.insert(fake.cursors, params)
+      elseif method == 'initialized' then
         vim.schedule(fake.start_loading)
       elseif method == 'exit' then
         closing = true
@@ -145,6 +148,17 @@ local function main()
     wait_for('ready state', function()
       return cove.statusline() == 'Cove'
     end)
+  end)
+
+  step('cove/cursor: sent on attach, and where the cursor rests (CursorHold)', function()
+    local uri = vim.uri_from_bufnr(bufnr)
+    wait_for('cursor on attach', function()
+      return #fake.cursors >= 1
+    end)
+    equal(fake.cursors[1], { textDocument = { uri = uri }, position = { line = 0, character = 0 } }, 'on attach')
+    vim.api.nvim_win_set_cursor(0, { 3, 4 })
+    vim.api.nvim_exec_autocmds('CursorHold', { buffer = bufnr })
+    equal(fake.cursors[#fake.cursors], { textDocument = { uri = uri }, position = { line = 2, character = 4 } }, 'held')
   end)
 
   step('ghost text appears after a pause, inline at the cursor', function()

@@ -11,6 +11,7 @@ import {
   type LanguageClientOptions,
   type Range,
 } from 'vscode-languageclient/node';
+import { CursorReporter } from './cursor';
 import { draftCommitMessage, executeServerCommand, explain, showExplanation, within, writeDocstring } from './commands';
 import { contributedKeys, serverExecutable, serverSettings } from './settings';
 import { StatusItem, type ServerStatus } from './status';
@@ -19,6 +20,8 @@ class Controller implements vscode.Disposable {
   client: LanguageClient | undefined;
   readonly log = vscode.window.createOutputChannel('Cove', { log: true });
   readonly status = new StatusItem('cove.client.showLog');
+  // Where the cursor rests (cove/cursor), for the server's prefetch.
+  readonly cursor = new CursorReporter(() => this.client);
   private readonly keys: string[];
 
   constructor(context: vscode.ExtensionContext) {
@@ -54,6 +57,7 @@ class Controller implements vscode.Disposable {
       }
       return;
     }
+    this.cursor.now(vscode.window.activeTextEditor); // the file already open at start
     await this.refreshStatus();
   }
 
@@ -142,6 +146,7 @@ class Controller implements vscode.Disposable {
 
   dispose(): void {
     void this.stop();
+    this.cursor.dispose();
     this.status.dispose();
     this.log.dispose();
   }

@@ -3,9 +3,10 @@
 // Run after `tsc -p editors/vscode`: node --test editors/vscode/test/
 const { test, beforeEach } = require('node:test');
 const assert = require('node:assert/strict');
-const { userSettings, packageJSON } = require('./vscode-stub.cjs');
+const { userSettings, packageJSON, vscode } = require('./vscode-stub.cjs');
 const settings = require('../out/settings.js');
 const status = require('../out/status.js');
+const cursor = require('../out/cursor.js');
 
 const keys = settings.contributedKeys(packageJSON);
 
@@ -64,4 +65,33 @@ test('the status bar follows $/progress, then what cove.status says', () => {
   item.fromServer({ state: 'error', message: 'model missing' });
   assert.match(item['item'].text, /Cove: error/);
   assert.equal(item['item'].backgroundColor.id, 'statusBarItem.errorBackground');
+});
+
+test('cove/cursor: once the cursor rests (the last position), and at once for a newly active editor', async () => {
+  const sent = [];
+  const client = {
+    isRunning: () => true,
+    code2ProtocolConverter: { asUri: (uri) => uri.text },
+    sendNotification: (method, params) => {
+      sent.push([method, params]);
+      return Promise.resolve();
+    },
+  };
+  const editor = (text, line, character, scheme = 'file') => ({
+    document: { uri: { scheme, text } },
+    selection: { active: { line, character } },
+  });
+  const reporter = new cursor.CursorReporter(() => client);
+  vscode.window.onDidChangeTextEditorSelection.fire({ textEditor: editor('file:///a.py', 1, 2) });
+  vscode.window.onDidChangeTextEditorSelection.fire({ textEditor: editor('file:///a.py', 3, 4) });
+  assert.deepEqual(sent, []);
+  await new Promise((resolve) => setTimeout(resolve, cursor.CURSOR_REST_MS + 100));
+  assert.deepEqual(sent, [['cove/cursor', { textDocument: { uri: 'file:///a.py' }, position: { line: 3, character: 4 } }]]);
+  vscode.window.onDidChangeActiveTextEditor.fire(editor('file:///b.py', 7, 0));
+  assert.deepEqual(sent[1], ['cove/cursor', { textDocument: { uri: 'file:///b.py' }, position: { line: 7, character: 0 } }]);
+  vscode.window.onDidChangeActiveTextEditor.fire(editor('output:log', 0, 0, 'output'));
+  vscode.window.onDidChangeActiveTextEditor.fire(undefined);
+  assert.equal(sent.length, 2, 'no editor, or not a file: nothing sent');
+  reporter.dispose();
+  assert.equal(vscode.window.onDidChangeTextEditorSelection.count(), 0, 'the listeners are removed');
 });

@@ -16,6 +16,18 @@ class ThemeColor {
   }
 }
 
+/** A VS Code event: `fire` calls every listener. */
+function emitter() {
+  const listeners = new Set();
+  const event = (listener) => {
+    listeners.add(listener);
+    return { dispose: () => listeners.delete(listener) };
+  };
+  event.fire = (value) => listeners.forEach((listener) => listener(value));
+  event.count = () => listeners.size;
+  return event;
+}
+
 const vscode = {
   workspace: {
     getConfiguration(section) {
@@ -29,6 +41,8 @@ const vscode = {
     },
   },
   window: {
+    onDidChangeTextEditorSelection: emitter(),
+    onDidChangeActiveTextEditor: emitter(),
     createStatusBarItem() {
       return { text: '', tooltip: '', shown: false, show() { this.shown = true; }, dispose() {} };
     },

@@ -21,11 +21,13 @@ function M.setup(opts)
   end
 end
 
---- Called on LspAttach for Cove's client: ghost text and its keys for this buffer.
+--- Called on LspAttach for Cove's client: ghost text and its keys for this buffer, and
+--- where its cursor rests (for the server's prefetch).
 ---@param client vim.lsp.Client
 ---@param bufnr integer
 function M.on_attach(client, bufnr)
   require('cove.ghost').attach(client, bufnr)
+  require('cove.cursor').attach(client, bufnr)
 end
 
 --- Which state a progress title stands for ("Cove: loading model", "Cove: indexing").

@@ -1,0 +1,51 @@
+--- Where the cursor rests, for the server's prefetch: `cove/cursor` on CursorHold and
+--- CursorHoldI (the cursor still for 'updatetime'), and once when Cove attaches to a buffer
+--- (a file just opened: its first suggestion is asked where the cursor already is). The
+--- server evaluates that prompt while the model is idle; a real request drops the work.
+--- A notification: nothing answers it.
+local M = {}
+
+local api = vim.api
+
+M.method = 'cove/cursor'
+
+--- Send the cursor of the window showing `bufnr` (nothing when none shows it).
+---@param client vim.lsp.Client
+---@param bufnr integer
+function M.send(client, bufnr)
+  if client:is_stopped() or not api.nvim_buf_is_valid(bufnr) then
+    return
+  end
+  local win = api.nvim_get_current_buf() == bufnr and api.nvim_get_current_win() or vim.fn.bufwinid(bufnr)
+  if win == -1 then
+    return
+  end
+  local params = vim.lsp.util.make_position_params(win, client.offset_encoding)
+  client:notify(M.method, { textDocument = { uri = vim.uri_from_bufnr(bufnr) }, position = params.position })
+end
+
+--- Report the cursor of `bufnr` now and whenever it rests.
+---@param client vim.lsp.Client
+---@param bufnr integer
+function M.attach(client, bufnr)
+  local group = api.nvim_create_augroup('cove.cursor.' .. bufnr, { clear = true })
+  api.nvim_create_autocmd({ 'CursorHold', 'CursorHoldI' }, {
+    group = group,
+    buffer = bufnr,
+    callback = function()
+      M.send(client, bufnr)
+    end,
+  })
+  api.nvim_create_autocmd('LspDetach', {
+    group = group,
+    buffer = bufnr,
+    callback = function(args)
+      if args.data.client_id == client.id then
+        pcall(api.nvim_del_augroup_by_id, group)
+      end
+    end,
+  })
+  M.send(client, bufnr)
+end
+
+return M
