@@ -127,6 +127,28 @@ def test_open_and_cursor_make_one_prefetch_whose_answer_serves_the_real_request(
         finish(client)
 
 
+def test_typing_then_pausing_prefetches_at_the_end_of_the_edit(stub_server):
+    stub, url = stub_server(pieces=("f.read()", "\n"))
+    client = start(url)
+    try:
+        open_at(client, 0, 0)
+        wait_until(lambda: prefetch_lines(client))
+        edit = {"start": {"line": 4, "character": 15}, "end": {"line": 4, "character": 15}}
+        client.notify(
+            "textDocument/didChange",
+            {
+                "textDocument": {"uri": URI, "version": 2},
+                "contentChanges": [{"range": edit, "text": "o"}],
+            },
+        )
+        wait_until(lambda: len(prefetch_lines(client)) == 2)
+        first, second = prefetch_lines(client)
+        assert "prefetch.py:1:1" in first and "prefetch.py:5:17" in second
+        assert len(completions(stub)) == 2
+    finally:
+        finish(client)
+
+
 def test_no_prefetch_while_a_real_request_is_open(stub_server):
     stub, url = stub_server(pieces=("f", ".read", "()", "\n"), delay=0.4)
     client = start(url)
