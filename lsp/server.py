@@ -38,6 +38,7 @@ from lsp.features.prefetch import (
     Prefetches,
     note_edited,
     note_opened,
+    note_ready,
     register_prefetch,
 )
 from lsp.progress import Progress
@@ -219,6 +220,7 @@ async def _load_with_progress(ls: CoveServer) -> None:
     if ls.state == "ready":
         await detach_context(ls)  # a reload: the old session's repositories
         attach_context(ls, loop)
+        note_ready(ls)
     message = ls.status_message if ls.state == "ready" else f"failed: {ls.status_message}"
     progress.end(message)
     if ls.state == "error":

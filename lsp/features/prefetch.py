@@ -40,6 +40,7 @@ class Prefetches:
     positions: dict[str, types.Position] = field(default_factory=dict)
     timers: dict[str, asyncio.TimerHandle] = field(default_factory=dict)
     started: int = 0  # prefetches handed to the session (for tests and the log)
+    last: str = ""  # the document of the newest event: where the user is
 
     def forget(self, uri: str) -> None:
         """A document closed: no prefetch for it, no cursor kept."""
@@ -91,11 +92,13 @@ def note_cursor(ls, params: Any) -> None:
     ls.prefetches.positions[uri] = position
     if uri in ls.documents:
         schedule(ls, uri)
+        ls.prefetches.last = uri
 
 
 def note_opened(ls, uri: str) -> None:
     """didOpen: prefetch at the cursor the editor last reported for this document, or 0:0."""
     ls.prefetches.positions.setdefault(uri, types.Position(line=0, character=0))
+    ls.prefetches.last = uri
     schedule(ls, uri)
 
 
@@ -111,7 +114,16 @@ def note_edited(ls, params: types.DidChangeTextDocumentParams) -> None:
                 character=(start.character if len(pieces) == 1 else 0) + len(pieces[-1]),
             )
             break
+    ls.prefetches.last = uri
     schedule(ls, uri)
+
+
+def note_ready(ls) -> None:
+    """The model is loaded: files the editor opened meanwhile got no prefetch; the one the
+    user was last in gets it now.
+    """
+    if ls.prefetches.last in ls.documents:
+        schedule(ls, ls.prefetches.last)
 
 
 def schedule(ls, uri: str) -> None:
@@ -136,6 +148,8 @@ def idle(ls) -> bool:
 def start_prefetch(ls, uri: str, loop: asyncio.AbstractEventLoop) -> bool:
     """The pause held: prefetch at the document's likely position if the model is idle."""
     ls.prefetches.timers.pop(uri, None)
+    if ls.session is None or ls.closed:  # the model still loading, or shut down
+        return False
     document = ls.document(uri)
     position = ls.prefetches.positions.get(uri)
     if (

@@ -88,3 +88,24 @@ def _result():
     return GenerationResult(
         text="x", stop_reason="eos", tokens=TokenCounts(), prefill_ms=1.0, generate_ms=1.0
     )
+
+
+def test_a_document_opened_while_the_model_loaded_is_prefetched_once_it_is_ready():
+    import asyncio
+
+    from lsp.features.prefetch import note_opened, note_ready
+    from lsp.server import CoveServer
+
+    async def run() -> tuple[bool, bool]:
+        ls = CoveServer()
+        ls.documents["file:///a.py"] = Document("file:///a.py", SOURCE, path="/a.py")
+        note_opened(ls, "file:///a.py")  # the model is not loaded: its timer finds no session
+        ls.prefetches.timers.pop("file:///a.py").cancel()
+        note_ready(ls)
+        waiting = "file:///a.py" in ls.prefetches.timers
+        ls.prefetches.forget("file:///a.py")  # closed meanwhile (as didClose does)
+        del ls.documents["file:///a.py"]
+        note_ready(ls)
+        return waiting, bool(ls.prefetches.timers)
+
+    assert asyncio.run(run()) == (True, False)
