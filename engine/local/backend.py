@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 from engine.confidence import confidence_of, log_softmax_at, top_tokens
 from engine.local.healing import HealingIndex
 from engine.local.model_store import ModelInfo
+from engine.local.prefill import BIG, ChunkPolicy, evaluate_prompt
 from engine.local.runtime import Runtime
 from engine.local.states import KeptStates, switch_state
 from engine.local.worker import ModelWorker, quiet_stderr
@@ -111,6 +112,9 @@ class LocalBackend:
         self._llama_cpp = llama_cpp
         self.model_path = Path(model_path)
         self.batch_size = max(8, batch_size)
+        # Prompt chunks: batch_size while something newer waits, up to n_batch otherwise.
+        self.chunks = ChunkPolicy(small=self.batch_size, big=max(BIG, self.batch_size))
+        self._prefill_rate = 0.0  # tokens/s of the last prompt evaluation (deadline cuts)
         self.gpu_layers = gpu_layers
         self.use_mmap = use_mmap  # False: the weights are read into private memory
         self.worker = ModelWorker()
@@ -125,7 +129,8 @@ class LocalBackend:
                 self.llm = llama_cpp.Llama(
                     model_path=str(self.model_path),
                     n_ctx=context_size,
-                    n_batch=max(512, self.batch_size),
+                    n_batch=self.chunks.big,
+                    n_ubatch=self.chunks.big,  # a big chunk is one graph: its compute buffer
                     n_threads=threads,
                     n_threads_batch=batch_threads,
                     n_gpu_layers=gpu_layers,
@@ -241,13 +246,23 @@ class LocalBackend:
         if reused >= len(tokens):
             reused = len(tokens) - 1  # re-evaluate the last token to get fresh logits
         llm.n_tokens = reused  # eval() drops the KV cache from here on
-        for start in range(reused, len(tokens), self.batch_size):
+
+        def stopped() -> str:
             if request.cancel.is_set():
-                return reused, "cancelled"
-            if time.perf_counter() > deadline:
-                return reused, "deadline"
-            llm.eval(tokens[start : start + self.batch_size])
-        return reused, ""
+                return "cancelled"
+            return "deadline" if time.perf_counter() > deadline else ""
+
+        stop, self._prefill_rate = evaluate_prompt(
+            llm.eval,
+            tokens,
+            reused,
+            policy=self.chunks,
+            stopped=stopped,
+            waiting=lambda: self.worker.waiting > 0,
+            deadline=deadline,
+            rate=self._prefill_rate,
+        )
+        return reused, stop
 
     def _logits(self) -> np.ndarray:
         """The last evaluated position's logits (a view on llama.cpp's own buffer)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import os
+import threading
 from collections.abc import Callable, Iterator
 from typing import ParamSpec, TypeVar
 
@@ -36,12 +37,38 @@ class ModelWorker:
 
     def __init__(self, name: str = "cove-model") -> None:
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._queued = 0  # calls submitted and not started: prompt evaluation reads it
+        self._lock = threading.Lock()
+
+    @property
+    def waiting(self) -> int:
+        """Calls queued behind the running one (not started yet)."""
+        return self._queued
 
     def submit(
         self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs
     ) -> concurrent.futures.Future[R]:
         """Queue `fn(*args, **kwargs)` on the model thread."""
-        return self._pool.submit(fn, *args, **kwargs)
+
+        def started() -> R:
+            with self._lock:
+                self._queued -= 1
+            return fn(*args, **kwargs)
+
+        with self._lock:
+            self._queued += 1
+        try:
+            future = self._pool.submit(started)
+        except RuntimeError:  # shut down: nothing was queued
+            self._uncount()
+            raise
+        # A queued call dropped (future cancelled, shutdown) never starts: uncount it.
+        future.add_done_callback(lambda f: self._uncount() if f.cancelled() else None)
+        return future
+
+    def _uncount(self) -> None:
+        with self._lock:
+            self._queued -= 1
 
     def shutdown(self, wait: bool = False) -> None:
         """Stop accepting work and drop queued calls; `wait` for the running one to end."""
