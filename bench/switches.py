@@ -1,6 +1,7 @@
 """File switches: a session cycling through three of Cove's own files (A → B → C → A ...),
 typing a character on each visit, with kept prompt states (model.keptPrompts=4) and without
-(0), side by side on the same loaded backend in one run.
+(0), side by side on the same loaded backend in one run; the process's memory (VmRSS and
+RssAnon) sampled after every request of the session.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from bench.batches import memory_kb
 from bench.report import Report, Row, percentile
 from context.completion import CompletionService
 from engine.local.states import KeptStates, save_sequence
@@ -33,11 +35,12 @@ def typed(position: tuple[list[str], int, int, str], count: int) -> tuple[str, i
 
 
 def run_session(
-    service: CompletionService, root: Path, switches: int
+    service: CompletionService, root: Path, switches: int, memory: list[dict] | None = None
 ) -> tuple[list[float], list[float], list[float]]:
     """Visit the files in turn; on each, a request after the switch and one keystroke later.
     The first visit to each file (cold in both modes) is not counted. Returns the switch
-    latencies, the keystroke latencies (ms) and the reused share of each switch's prompt.
+    latencies, the keystroke latencies (ms) and the reused share of each switch's prompt;
+    `memory` gets the process's memory (`memory_kb`) after every request.
     """
     positions = [middle(root, name) for name in SOURCES]
     counts = [0] * len(positions)
@@ -50,6 +53,8 @@ def run_session(
             started = time.perf_counter()
             done = service.complete(text, SOURCES[i], line, column)
             elapsed = (time.perf_counter() - started) * 1000
+            if memory is not None:
+                memory.append(memory_kb())
             if visit < len(positions):
                 continue
             if step == 0:
@@ -78,11 +83,12 @@ def bench_switches(report: Report, backend, root: Path, switches: int = 12) -> N
         backend=backend, generation=GenerationSettings(deadline_ms=120_000, multiline="never")
     )
     original = backend.kept
-    results = {}
+    results, memory = {}, {}
     try:
         for limit in (0, original.limit or 4):
             backend.kept = KeptStates(limit)
-            results[limit] = (*run_session(service, root, switches), backend.kept)
+            memory[limit] = [memory_kb()]
+            results[limit] = (*run_session(service, root, switches, memory[limit]), backend.kept)
     finally:
         backend.kept = original
     (off_s, off_k, off_r, _), (on_s, on_k, on_r, kept) = results.values()
@@ -121,6 +127,37 @@ def bench_switches(report: Report, backend, root: Path, switches: int = 12) -> N
         f"{len(kept)} states kept, {kept.nbytes / 2**20:.0f} MiB; a kept state holds "
         f"{per_token / 1024:.1f} KiB per token ({measured} tokens measured)."
     )
+    report_memory(report, memory, kept.nbytes)
 
 
-__all__ = ["bench_switches", "state_bytes_per_token"]
+def report_memory(report: Report, memory: dict[int, list[dict]], kept_bytes: int) -> None:
+    """Rows and a section: the process's VmRSS and RssAnon over each mode's session (the
+    first sample before its first request), and the kept states' own bytes.
+    """
+    mib = lambda kb: kb / 1024  # noqa: E731
+    parts = []
+    for limit, samples in memory.items():
+        rss = [mib(m.get("VmRSS", 0)) for m in samples]
+        anon = [mib(m.get("RssAnon", 0)) for m in samples]
+        report.rows.append(
+            Row(
+                f"RSS over the file-switch session, keptPrompts {limit} (MiB): start → max",
+                rss[0],
+                max(rss),
+                lower_is_better=True,
+            )
+        )
+        parts.append(
+            f"keptPrompts {limit}: VmRSS {rss[0]:.0f} → max {max(rss):.0f}, last {rss[-1]:.0f} "
+            f"MiB; RssAnon {anon[0]:.0f} → max {max(anon):.0f}, last {anon[-1]:.0f} MiB "
+            f"({len(samples) - 1} requests)"
+        )
+    report.sections.append(
+        "Memory over the file-switch session (this process: model, KV cache, kept states; "
+        "sampled after every request, the keptPrompts 0 session first): "
+        + "; ".join(parts)
+        + f"; the kept states hold {kept_bytes / 2**20:.0f} MiB at the end."
+    )
+
+
+__all__ = ["bench_switches", "report_memory", "state_bytes_per_token"]
