@@ -210,6 +210,7 @@ def run_bench(
     from bench.confidence import bench_confidence_cost
     from bench.keystroke import bench_keystroke
     from bench.latency import bench_latency, bench_memory
+    from bench.prefetch import bench_prefetch
     from bench.quality import Ledger
     from bench.switches import bench_switches
     from context.completion import CompletionService
@@ -242,6 +243,7 @@ def run_bench(
             bench_keystroke(report)  # the preparation step alone, on a 12k-line file
             bench_confidence_cost(report, backend, Path(__file__).resolve().parents[1])
             bench_switches(report, backend, Path(__file__).resolve().parents[1])  # kept states
+            bench_prefetch(report)  # first suggestion after open + 2 s pause, prefetch off/on
             _write(report, out, command)
         if "reliability" in wanted:
             from bench.reliability import bench_reliability
