@@ -11,10 +11,7 @@ import importlib
 import importlib.util
 import json
 import logging
-import re
-import shlex
 import sys
-import time
 from pathlib import Path
 
 from engine.backends import open_backend
@@ -214,7 +211,7 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Check the model and the runtime; exit non-zero with a one-line fix when broken."""
-    from lsp.model_commands import doctor_local
+    from lsp.model_commands import doctor_local, doctor_remote
 
     settings = load_cli_settings(args)
     if settings.backend.type != "local":
@@ -229,117 +226,6 @@ def cmd_model(args: argparse.Namespace) -> int:
     if args.model_command == "use":
         return model_use(args.name)
     return model_list(load_cli_settings(args).model)
-
-
-def parse_line_range(spec: str) -> tuple[Path, int, int | None]:
-    """`FILE:START[-END]` (1-based lines) → path, start, end (None: the definition at START)."""
-    match = re.fullmatch(r"(.+):(\d+)(?:-(\d+))?", spec)
-    if not match:
-        raise UsageError(f"{spec!r} is not FILE:START[-END] (1-based line numbers).")
-    start, end = int(match[2]), int(match[3]) if match[3] else None
-    if end is not None and end < start:
-        raise UsageError(f"{spec!r}: the range ends before it starts.")
-    return Path(match[1]), start, end
-
-
-def cmd_explain(args: argparse.Namespace) -> int:
-    """Print a Markdown explanation of FILE:START[-END] (START alone: the definition there)."""
-    from context.assist.actions import explain
-
-    path, start, end = parse_line_range(args.location)
-    text = read_source(path)
-    count = len(text.split("\n"))
-    if start < 1 or start > count or (end is not None and end > count):
-        raise UsageError(
-            f"lines {start}-{end or start} are out of range: the file has {count} lines."
-        )
-    settings = load_cli_settings(args)
-    backend = open_backend(settings.model, settings.backend)
-    started = time.perf_counter()
-    try:
-        markdown = explain(
-            backend,
-            text,
-            str(path),
-            start - 1,
-            None if end is None else end - 1,
-            settings=settings.assist,
-        )
-    finally:
-        backend.close()
-    log.info("explain %s ms=%.0f", args.location, (time.perf_counter() - started) * 1000)
-    if not markdown:
-        print(
-            f"cove: nothing to explain at {args.location} (a blank line outside any definition?).",
-            file=sys.stderr,
-        )
-        return 1
-    print(markdown)
-    return 0
-
-
-def cmd_commit_message(args: argparse.Namespace) -> int:
-    """Print a commit message for the staged diff (--all: staged and unstaged)."""
-    from context.assist.commit import CommitError, needs_model, prepare_commit, write_commit_message
-
-    try:  # git first: "nothing staged" must not wait for the model to load
-        staged = prepare_commit(args.repo, include_unstaged=args.all)
-    except CommitError as error:
-        print(f"cove: {error}", file=sys.stderr)
-        return error.exit_code
-    settings = load_cli_settings(args)
-    backend = open_backend(settings.model, settings.backend) if needs_model(staged) else None
-    started = time.perf_counter()
-    try:
-        message = write_commit_message(backend, staged, settings=settings.commit)
-    finally:
-        if backend is not None:
-            backend.close()
-    log.info("commit-message %s ms=%.0f", args.repo, (time.perf_counter() - started) * 1000)
-    print(message)
-    return 0
-
-
-def cmd_install_hook(args: argparse.Namespace) -> int:
-    """Install a prepare-commit-msg hook that drafts the message when it is left empty."""
-    from context.assist.commit import CommitError, install_hook
-
-    command = f"{shlex.quote(sys.executable)} -m lsp.cli commit-message"
-    try:
-        path = install_hook(args.repo, command)
-    except CommitError as error:
-        print(f"cove: {error}", file=sys.stderr)
-        return error.exit_code
-    print(path)
-    return 0
-
-
-def doctor_remote(settings: CoveSettings) -> int:
-    """`cove doctor` in remote mode: where code goes, what the server serves, whether it answers."""
-    backend = open_backend(settings.model, settings.backend)
-    try:
-        facts = backend.describe()
-    finally:
-        backend.close()
-    print(
-        f"backend:   {facts['backend']} at {facts['url']} ({'another machine' if facts['remote'] else 'this machine'})"
-    )
-    print(f"model:     {facts['model'] or '(server default)'}")
-    print(f"template:  {facts['template']} ({facts['template_source']})")
-    print(f"tokenizer: {facts['tokenizer']}")
-    print(
-        f"api key:   {facts['api_key']}; TLS verification {'on' if facts['verify_tls'] else 'OFF'}"
-    )
-    print(f"fallback:  {facts['fallback']}")
-    print(f"privacy:   {facts['privacy']}")
-    if not facts["reachable"]:
-        print(
-            f"cove: the completion server at {facts['url']} does not answer: start it, or fix backend.url.",
-            file=sys.stderr,
-        )
-        return 1
-    print("status:    ok")
-    return 0
 
 
 def add_common_options(p: argparse.ArgumentParser) -> None:
@@ -373,6 +259,8 @@ def add_common_options(p: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """All subcommands and their flags."""
+    from lsp.assist_commands import cmd_commit_message, cmd_explain, cmd_install_hook
+
     parser = argparse.ArgumentParser(
         prog="cove", description="Cove: a private, local coding assistant."
     )

@@ -1,4 +1,4 @@
-"""`cove model list|use` and the local half of `cove doctor`: what is installed, what runs.
+"""`cove model list|use` and `cove doctor`: what is installed, what runs, where code goes.
 
 They print what the engine's model store and auto-choice report; no decisions are made here.
 """
@@ -8,7 +8,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from engine.backends import open_backend
 from engine.settings import ModelSettings
+from lsp.settings import CoveSettings
 
 
 def _mib(size: int) -> str:
@@ -159,6 +161,34 @@ def doctor_local(settings: ModelSettings) -> int:
     if probe <= 0:
         print(
             "cove: the tokenizer returned nothing: the model file is damaged; reinstall it.",
+            file=sys.stderr,
+        )
+        return 1
+    print("status:    ok")
+    return 0
+
+
+def doctor_remote(settings: CoveSettings) -> int:
+    """`cove doctor` in remote mode: where code goes, what the server serves, whether it answers."""
+    backend = open_backend(settings.model, settings.backend)
+    try:
+        facts = backend.describe()
+    finally:
+        backend.close()
+    print(
+        f"backend:   {facts['backend']} at {facts['url']} ({'another machine' if facts['remote'] else 'this machine'})"
+    )
+    print(f"model:     {facts['model'] or '(server default)'}")
+    print(f"template:  {facts['template']} ({facts['template_source']})")
+    print(f"tokenizer: {facts['tokenizer']}")
+    print(
+        f"api key:   {facts['api_key']}; TLS verification {'on' if facts['verify_tls'] else 'OFF'}"
+    )
+    print(f"fallback:  {facts['fallback']}")
+    print(f"privacy:   {facts['privacy']}")
+    if not facts["reachable"]:
+        print(
+            f"cove: the completion server at {facts['url']} does not answer: start it, or fix backend.url.",
             file=sys.stderr,
         )
         return 1
