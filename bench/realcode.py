@@ -33,9 +33,9 @@ from bench.positions import KINDS, interleave, repo_positions
 from bench.quality import Ledger, naive_generate
 from bench.stats import identifier_match, paired_p, summarize_group
 from context.completion import CompletionService
+from context.retrieval.gate import wants_context
 from context.retrieval.repository import RepositoryContext
 from context.window import cursor_window
-from engine.templates import wants_context
 
 # In run order: each prompt shares its start with the one before it (naive -> cove: the
 # file prefix; cove -> cove-hold: the whole prompt; -> ctx-suffix: prefix and suffix).

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from context.document import Snapshot
+from context.retrieval.gate import wants_context
 from context.syntax.definitions import should_complete_multiline
 from context.window import BudgetSettings, CursorWindow, cursor_window
 from engine.backend import Backend
@@ -22,7 +23,7 @@ from engine.confidence import Confidence
 from engine.postprocess import align_to_cursor, postprocess
 from engine.settings import GenerationSettings
 from engine.stops import block_indent
-from engine.templates import continued_line, healed_tail, render_prompt, wants_context
+from engine.templates import continued_line, healed_tail, render_prompt
 from engine.types import (
     ContextChunk,
     FimInput,

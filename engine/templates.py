@@ -90,18 +90,6 @@ TEMPLATES_BY_NAME = {t.name: t for t in (*TEMPLATES, PLAIN)}
 # and `generation.indentation`.
 PLACEMENTS = ("repo", "prefix", "suffix")
 INDENTATIONS = ("model", "hold")
-# When repository context is added (`generation.contextWhen`): "always", or "api": only while
-# the cursor completes a member or a call (`name.` or `name(` and the word typed after it),
-# where context gains most (README, "Real code").
-CONTEXT_WHEN = ("api", "always")
-API_CURSOR = re.compile(r"[A-Za-z_$][\w$]*[.(][\w$]*$")
-
-
-def wants_context(when: str, line_prefix: str) -> bool:
-    """Whether a request at this cursor (its line up to the cursor) gets repository context."""
-    return when == "always" or bool(API_CURSOR.search(line_prefix))
-
-
 HASH_COMMENTS = (".py", ".pyi", ".rb", ".sh", ".toml", ".yaml", ".yml", ".r", ".pl")
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from context.assist.actions import AssistSettings
 from context.assist.commit import CommitSettings
+from context.retrieval.gate import CONTEXT_WHEN
 from context.settings import ContextSettings
 from context.window import BudgetSettings
 from engine.settings import (
@@ -22,7 +23,7 @@ from engine.settings import (
     load_settings,
     validate_choice,
 )
-from engine.templates import CONTEXT_WHEN, INDENTATIONS, PLACEMENTS
+from engine.templates import INDENTATIONS, PLACEMENTS
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -194,7 +194,7 @@ def test_context_placement_repo_is_the_repo_level_header_and_unknown_is_refused(
 
 
 def test_context_when_api_asks_for_context_while_completing_a_member_or_a_call():
-    from engine.templates import wants_context
+    from context.retrieval.gate import wants_context
 
     for line in ("    x = self.", "    x = self.bu", "foo(", "    return parse(ar", "a.b.c"):
         assert wants_context("api", line), line
