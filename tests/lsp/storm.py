@@ -1,5 +1,6 @@
 """A typing storm against a real `cove serve`: keystrokes at set intervals across three
-files, with undo-like reversals, cursor jumps, file switches and `$/cancelRequest`.
+files, with undo-like reversals, cursor jumps, file switches and `$/cancelRequest`. The
+typist writes real lines of code (the modules' own), indented as the line above asks.
 
 Every keystroke is a `didChange` followed, as editors do, by an automatic
 `inlineCompletion` (now and then a menu `completion` instead); a newer request often
@@ -34,7 +35,14 @@ SOURCES = {
         ("context", "cache.py"),
     )
 }
-WORDS = ("total", "return ", "self.items", "value + 1", "radius", "(x, y)", "if x:", "[]", "0.5")
+# What the typist types: the modules' own lines of code, without indentation (the typist
+# indents as the line above asks), long enough to be a line someone writes.
+CODE_LINES = {
+    name: [ln.strip() for ln in text.split("\n") if 8 <= len(ln.strip()) <= 72]
+    for name, text in SOURCES.items()
+}
+JUMP, UNDO, BACKSPACE = 0.03, 0.04, 0.09  # chances per keystroke (cumulative for the last two)
+SETTLE_S = 30.0  # the longest a pause waits for its answer (three times the default deadline)
 HUMAN_S = 0.08  # a steady typist: ~12 keystrokes a second (60-100 ms apart)
 FAST_S = HUMAN_S / 4
 
@@ -46,8 +54,11 @@ class Block:
     keystrokes: int
     interval_s: float
     rss_kb: int
+    anon_kb: int = 0  # RssAnon: the process's own memory (heap, llama.cpp's buffers)
+    file_kb: int = 0  # RssFile: mapped files' pages (the GGUF is mmapped: touched, not leaked)
     latencies_ms: list[float] = field(default_factory=list)
     text_latencies_ms: list[float] = field(default_factory=list)  # answered with a suggestion
+    settled_ms: list[float] = field(default_factory=list)  # the requests a pause waited for
     kept_bytes: int = 0  # the backend's kept prompt states when the block ended (when known)
     in_flight: int = 0  # requests sent but not answered when the block ended
     cancelled: int = 0  # $/cancelRequest sent in the block
@@ -103,7 +114,10 @@ class Storm:
         self.answers: Counter = Counter()
         self.report = StormReport()
         self.next_id = 1_000_000  # clear of the ids WireClient itself uses
-        self.typing: tuple[Buffer, int, int] | None = None  # the run being typed: line, start
+        self.typing: tuple[Buffer, int, int] | None = None  # the line being typed: line, start
+        self.plan: list[str] = []  # the characters of that line still to type
+        self.source: tuple[str, int] | None = None  # the module and line index typed last
+        self.awaited: set[int] = set()  # requests a pause waits for
 
     def open_all(self) -> None:
         """Open the three files (didOpen)."""
@@ -148,6 +162,9 @@ class Storm:
         self.report.answered += 1
         latency = (time.perf_counter() - sent) * 1000
         block.latencies_ms.append(latency)
+        if msg_id in self.awaited:
+            self.awaited.discard(msg_id)
+            block.settled_ms.append(latency)
         result = message.get("result")
         if not (result.get("items") if isinstance(result, dict) else result):
             self.report.empty += 1  # a cancelled request's error counts here too
@@ -157,32 +174,52 @@ class Storm:
     # -- keystrokes -----------------------------------------------------------------------
 
     def keystroke(self, block: Block) -> None:
-        """One user action: a change, then the editor's request (maybe cancelling the last)."""
+        """One user action: a change, then the editor's request (maybe cancelling the last).
+
+        The typist writes real code: Enter (with the line's indentation), then a line of
+        the three modules character by character, then the line after it, and so on; now
+        and then a typo taken back (backspace), the whole line undone, or a jump to the
+        end of another line, maybe in another file.
+        """
         roll = self.rng.random()
-        if roll < 0.05:  # a cursor jump, maybe to another file
+        if roll < JUMP:  # a cursor jump, maybe to another file
             self.current = self.rng.choice(self.buffers)
             buf = self.current
             buf.line = self.rng.randrange(len(buf.lines))
             buf.col = len(buf.lines[buf.line])
             self.typing = None
         buf, typing = self.current, self.typing
-        self.typing = None
-        if roll < 0.12 and typing is not None:  # undo: the whole run just typed goes
-            change = buf.edit(typing[1], typing[2], buf.col, "")
-        elif roll < 0.2 and buf.col > 0:  # backspace
+        if typing is None or typing[0] is not buf or not self.plan:  # a new line below
+            above = next((ln for ln in buf.lines[buf.line :: -1] if ln.strip()), "")
+            indent = above[: len(above) - len(above.lstrip())]
+            indent += "    " if above.rstrip().endswith(":") else ""
+            change = buf.edit(buf.line, buf.col, buf.col, "\n" + indent)
+            self.typing = (buf, buf.line, buf.col)
+            self.plan = list(self.next_code_line())
+        elif roll < UNDO and buf.col > typing[2]:  # undo: the line typed so far goes
+            self.plan = list(buf.lines[buf.line][typing[2] : buf.col]) + self.plan
+            change = buf.edit(buf.line, typing[2], buf.col, "")
+        elif roll < BACKSPACE and buf.col > typing[2]:  # a typo taken back
+            self.plan.insert(0, buf.lines[buf.line][buf.col - 1])
             change = buf.edit(buf.line, buf.col - 1, buf.col, "")
-        elif roll < 0.26:  # a new line, indented
-            change = buf.edit(buf.line, buf.col, buf.col, "\n    ")
-        else:  # type a piece of a word, continuing the run
-            word = self.rng.choice(WORDS)[: self.rng.randint(1, 3)]
-            start = typing[2] if typing is not None else buf.col
-            change = buf.edit(buf.line, buf.col, buf.col, word)
-            self.typing = (buf, buf.line, start)
+        else:
+            change = buf.edit(buf.line, buf.col, buf.col, self.plan.pop(0))
         self.client.notify(
             "textDocument/didChange",
             {"textDocument": {"uri": buf.uri, "version": buf.version}, "contentChanges": [change]},
         )
         self.request_after(buf, block)
+
+    def next_code_line(self) -> str:
+        """The next line of code to type: the line after the last one typed, in its module
+        (a random place after a jump or at the end of a module).
+        """
+        if self.source is None or self.source[1] + 1 >= len(CODE_LINES[self.source[0]]):
+            name = self.rng.choice(list(CODE_LINES))
+            self.source = (name, self.rng.randrange(len(CODE_LINES[name])))
+        else:
+            self.source = (self.source[0], self.source[1] + 1)
+        return CODE_LINES[self.source[0]][self.source[1]]
 
     def request_after(self, buf: Buffer, block: Block) -> None:
         """The editor's request for the new cursor, cancelling an older one now and then."""
@@ -207,13 +244,16 @@ class Storm:
         pause_every: int = 0,
         pause_s: float = 0.0,
         kept_bytes: Callable[[], int] | None = None,
+        on_block: Callable[[Block], None] | None = None,
     ) -> StormReport:
         """Type the schedule in blocks of `block_size`; check answers and texts at the end.
 
-        With `pause_every`, the typist stops for `pause_s` after every that many keystrokes
-        (to read the suggestion, as people do), and the first block begins by asking once in
-        each file and waiting: the warm-up fills the kept prompt states. `kept_bytes` reads
-        what the backend's kept states hold, sampled with the RSS.
+        With `pause_every`, the typist stops after every that many keystrokes to read the
+        suggestion, as people do: at least `pause_s` and until it is there (`settle`); the
+        first block begins by asking once in each file and waiting: the warm-up fills the
+        kept prompt states. `kept_bytes` reads
+        what the backend's kept states hold, sampled with the RSS; `on_block` is called with
+        each block when it ends (a memory probe).
         """
         pid = self.client.proc.pid
         for count, interval in schedule:
@@ -227,14 +267,32 @@ class Storm:
                     block.keystrokes += 1
                     next_at += interval
                     if pause_every and block.keystrokes % pause_every == 0:
-                        next_at += pause_s
+                        self.settle(block, pause_s)
+                        next_at = time.perf_counter()
                     self.pump(next_at, block)
                 block.in_flight = len(self.pending)
-                block.rss_kb = rss_kb(pid)
+                memory = memory_kb(pid)
+                block.rss_kb, block.anon_kb, block.file_kb = (
+                    memory.get(key, 0) for key in ("VmRSS", "RssAnon", "RssFile")
+                )
                 block.kept_bytes = kept_bytes() if kept_bytes is not None else 0
                 self.report.blocks.append(block)
+                if on_block is not None:
+                    on_block(block)
         self.finish()
         return self.report
+
+    def settle(self, block: Block, pause_s: float, longest_s: float = SETTLE_S) -> None:
+        """The typist stops to read: at least `pause_s`, and until the newest request is
+        answered (at most `longest_s`); its latency is the block's settled latency.
+        """
+        started = time.perf_counter()
+        newest = max(self.pending, default=None)
+        if newest is not None:
+            self.awaited.add(newest)
+        while newest in self.pending and time.perf_counter() - started < longest_s:
+            self.pump(time.perf_counter() + 0.05, block)
+        self.pump(started + pause_s, block)
 
     def visit_every_file(self, block: Block, pause_s: float) -> None:
         """Ask once at each file's cursor and wait for the answer (the warm-up's start)."""
@@ -261,13 +319,17 @@ class Storm:
                 self.report.failures.append(f"{buf.uri}: the server's text differs")
 
 
-def rss_kb(pid: int) -> int:
-    """VmRSS of a process, in kB (0 when it is gone)."""
+def memory_kb(pid: int) -> dict[str, int]:
+    """A process's memory lines of /proc/PID/status in kB (VmRSS, RssAnon, RssFile, ...;
+    empty when it is gone).
+    """
     try:
         status = Path(f"/proc/{pid}/status").read_text()
     except OSError:
-        return 0
+        return {}
+    found = {}
     for line in status.splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
+        name, _, value = line.partition(":")
+        if value.strip().endswith(" kB"):
+            found[name] = int(value.split()[0])
+    return found

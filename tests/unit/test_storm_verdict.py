@@ -1,28 +1,32 @@
-"""The typing storm's verdict (bench/reliability.py): RSS net of the kept prompt states,
-latency of the answers with a suggestion; the kept states' total read from the server log.
+"""The typing storm's verdict (bench/storm.py): RSS net of the kept prompt states,
+latency of the answers the typist paused for; the kept states' total read from the server log.
 """
 
 from __future__ import annotations
 
-from bench.reliability import judge_storm, kept_bytes_from
+from bench.storm import judge_storm, kept_bytes_from
 from tests.lsp.storm import Block, StormReport
 
 MB = 1024  # kB
 
 
-def block(rss_mb: float, kept_mb: float, text_ms: list[float], empty_ms: list[float]) -> Block:
-    """A block whose answers took `text_ms` (with a suggestion) and `empty_ms` (none)."""
+def block(rss_mb: float, kept_mb: float, paused_ms: list[float], typed_ms: list[float]) -> Block:
+    """A block whose requests at a pause took `paused_ms` (the typist waited for them) and
+    the others, superseded by the next keystroke, `typed_ms`.
+    """
     return Block(
         keystrokes=100,
         interval_s=0.08,
         rss_kb=int(rss_mb * MB),
-        latencies_ms=text_ms + empty_ms,
-        text_latencies_ms=list(text_ms),
+        anon_kb=int((rss_mb - 500) * MB),
+        latencies_ms=paused_ms + typed_ms,
+        text_latencies_ms=paused_ms[:1],
+        settled_ms=list(paused_ms),
         kept_bytes=int(kept_mb * 2**20),
     )
 
 
-def test_memory_held_by_kept_states_is_reported_apart_and_latency_counts_suggestions_only():
+def test_memory_held_by_kept_states_is_reported_apart_and_latency_counts_the_paused_requests():
     report = StormReport(requests=400, answered=400)
     report.blocks = [
         block(700, 17, [200] * 10, [5] * 90),  # warm-up
