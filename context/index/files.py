@@ -370,19 +370,31 @@ def discover_files(root: Path, settings: ContextSettings) -> Discovery:
     return discovery
 
 
-def read_text(root: Path, path: str) -> tuple[str | None, bytes | None, str]:
-    """Read a file for indexing: (text, raw bytes, "") or (None, None, why not)."""
+def read_bytes(root: Path, path: str) -> tuple[bytes | None, str]:
+    """Read a file for indexing: (raw bytes, "") or (None, why not). Binary content is
+    refused here; whether the text is minified is `text_of`'s question.
+    """
     try:
         with open(root / path, "rb") as handle:
             data = handle.read()
     except FileNotFoundError:
-        return None, None, "missing"
+        return None, "missing"
     except OSError as error:
         log.info("cannot read %s: %s", path, error)
-        return None, None, "unreadable"
-    if looks_binary(data):
-        return None, data, "binary"
+        return None, "unreadable"
+    return (None, "binary") if looks_binary(data) else (data, "")
+
+
+def text_of(data: bytes) -> tuple[str | None, str]:
+    """The text of a file's bytes: (text, "") or (None, "minified")."""
     text = data.decode("utf-8", errors="replace")
-    if looks_minified(text):
-        return None, data, "minified"
-    return text, data, ""
+    return (None, "minified") if looks_minified(text) else (text, "")
+
+
+def read_text(root: Path, path: str) -> tuple[str | None, bytes | None, str]:
+    """Read a file for indexing: (text, raw bytes, "") or (None, bytes or None, why not)."""
+    data, reason = read_bytes(root, path)
+    if data is None:
+        return None, None, reason
+    text, reason = text_of(data)
+    return text, data, reason
