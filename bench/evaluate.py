@@ -234,11 +234,11 @@ def summarize(items: list[dict], use_context: bool) -> dict:
 class IndexTimings:
     """What building and using one repository's index cost, on a throwaway index."""
 
-    build: BuildStats  # cold build (parsing on `parse_threads()` workers)
+    build: BuildStats  # cold build, default settings (parsing in worker processes)
     rebuild: BuildStats  # again, nothing changed
     update_ms: list[float]  # one changed file re-indexed, per file
     context_ms: list[float]  # context chunks for a cursor mid-file, per file
-    serial: BuildStats | None = None  # a cold build on one worker thread, for the ratio
+    serial: BuildStats | None = None  # a cold build in-process on one thread, for the ratio
 
 
 def index_timings(
@@ -247,12 +247,13 @@ def index_timings(
     files: int = 40,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> IndexTimings:
-    """Cold build (on one thread, then on the default workers), unchanged rebuild, then for
-    up to `files` Python files a one-file update and a context build, on throwaway indexes
-    (not the user's).
+    """Cold build (in-process on one thread, then with the default settings: worker
+    processes), unchanged rebuild, then for up to `files` Python files a one-file update and
+    a context build, on throwaway indexes (not the user's).
     """
     with tempfile.TemporaryDirectory(prefix="cove-index-") as folder:
-        one = RepositoryContext.open(repo_root, ContextSettings(index_dir=folder))
+        here = ContextSettings(index_dir=folder, index_workers=0)
+        one = RepositoryContext.open(repo_root, here)
         serial = one.index.build(threads=1)
         one.close()
     with tempfile.TemporaryDirectory(prefix="cove-index-") as folder:

@@ -39,6 +39,10 @@ class ContextSettings:
     max_files: int = 30_000  # index at most this many files (the first in path order)
     ignore: tuple[str, ...] = DEFAULT_IGNORE  # gitignore-style patterns, on top of .coveignore
     index_dir: str = ""  # where index databases live; empty: $XDG_CACHE_HOME/cove/index
+    # Processes that parse a build of many files (64 or more to parse), at most one per
+    # core: tree-sitter holds the GIL, so only processes parse in parallel. 0: parse in
+    # the server's own process (on threads).
+    index_workers: int = 4
     chunk_lines: int = 24  # target lines of one BM25 chunk (chunks break at blank/top-level lines)
     near_lines: int = 12  # lines above the cursor whose identifiers ask for definitions
     max_definitions: int = 8  # definitions looked up per request

@@ -113,6 +113,7 @@ def _check_ranges(
         ("generation", "min_confidence", "generation.minConfidence", 0.0, 1.0),
         ("generation", "alternatives", "generation.alternatives", 0, 4),
         ("model", "kept_prompts", "model.keptPrompts", 0, 16),
+        ("context", "index_workers", "context.indexWorkers", 0, 64),
     ):
         current = getattr(settings, section)
         value = getattr(current, name)

@@ -7,30 +7,32 @@ whose mtime and size are unchanged is not read, nor one whose git blob id (from 
 `git ls-files --stage` of the build) is the indexed one; one whose content hash is
 unchanged is not parsed, so a second build of an unchanged repository parses nothing.
 
-A build reads and parses on worker threads (tree-sitter and file reads release the GIL;
-two threads use both cores of a small machine) a bounded distance ahead of the writer,
-which commits a batch of files per transaction: a crash loses one batch at most, and
-the next build picks up where this one stopped. Whenever `pause()` says a
-completion is waiting, the build holds off between files.
+A build of many files reads them here and parses them in worker processes
+(`context.index.pool`: py-tree-sitter holds the GIL while it parses, so threads do not add
+up); a small one (a few changed files) parses on threads in-process. Either way parsing
+runs a bounded distance ahead of the one writer, which commits a batch of files per
+transaction: a crash loses one batch at most, and the next build picks up where this one
+stopped. Whenever `pause()` says a completion is waiting, the build holds off between files.
 """
 
 from __future__ import annotations
 
-import itertools
+import contextlib
 import logging
 import os
 import sqlite3
 import subprocess
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from context.index import files as filesmod
+from context.index import pool as poolmod
 from context.index.chunking import ParsedFile, blob_hash, parse_file
+from context.index.pipeline import Clocks, Outcome, in_workers, on_threads
 from context.index.store import IndexStore, database_path
 from context.settings import ContextSettings
 
@@ -38,7 +40,6 @@ log = logging.getLogger(__name__)
 
 BATCH_FILES = 64  # files in the first transaction of a build; each next one doubles...
 MAX_BATCH_FILES = 512  # ...up to this: what a crash may lose
-LOOKAHEAD_FILES = 128  # files read and parsed ahead of the writer
 BATCH_BYTES = 32 << 20  # a batch is written at this much text, whatever its file count
 PAUSE_POLL_S = 0.02
 PAUSE_MAX_S = 5.0  # a completion that never ends must not stop the index for good
@@ -61,52 +62,13 @@ class BuildStats:
     removed: int = 0  # files that left the index (deleted, renamed, now ignored)
     skipped: Counter = field(default_factory=Counter)
     seconds: float = 0.0
-    threads: int = 1
-    # CPU seconds per step, summed over threads: discover, read, parse, symbols, chunk,
-    # write (SQL, FTS included), commit; and "paused" (wall seconds spent yielding).
+    threads: int = 1  # threads parsing in-process (when `workers` is 0)
+    workers: int = 0  # worker processes parsing (0: the build parsed in-process)
+    # CPU seconds per step, summed over threads and worker processes: discover, read,
+    # parse, symbols, chunk, write (SQL, FTS included), commit; and "paused" (wall
+    # seconds spent yielding).
     phases: dict[str, float] = field(default_factory=dict)
     error: str = ""  # why the build stopped short (the database locked, read-only, full)
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    """What a worker made of one file: rows to write, a re-stat, or why it was skipped."""
-
-    path: str
-    parsed: ParsedFile | None = None
-    touched: tuple[str, int, int] | None = None
-    skipped: str = ""
-    remove: bool = False  # skipped now, but indexed before: its rows go
-
-
-class _Clocks:
-    """Per-thread CPU seconds per step, summed at the end of a build."""
-
-    def __init__(self) -> None:
-        self._local = threading.local()
-        self._all: list[dict[str, float]] = []
-        self._lock = threading.Lock()
-        self.unpaused_until = 0.0  # perf_counter time: `pause()` is not asked before it
-
-    def mine(self) -> dict[str, float]:
-        clock = getattr(self._local, "clock", None)
-        if clock is None:
-            clock = self._local.clock = {}
-            with self._lock:
-                self._all.append(clock)
-        return clock
-
-    def add(self, step: str, seconds: float) -> None:
-        clock = self.mine()
-        clock[step] = clock.get(step, 0.0) + seconds
-
-    def total(self) -> dict[str, float]:
-        out: dict[str, float] = {}
-        with self._lock:
-            for clock in self._all:
-                for step, seconds in clock.items():
-                    out[step] = out.get(step, 0.0) + seconds
-        return {step: round(seconds, 4) for step, seconds in out.items()}
 
 
 class RepositoryIndex(IndexStore):
@@ -193,14 +155,16 @@ class RepositoryIndex(IndexStore):
         pause: Pause | None,
         threads: int,
     ) -> BuildStats:
-        clocks = _Clocks()
+        clocks = Clocks()
         began = time.perf_counter()
         discovery = filesmod.discover_files(self.root, self.settings)
         known = self.known()
         removed = sorted(set(known) - {entry.path for entry in discovery.files})
         stats = BuildStats(skipped=Counter(discovery.skipped), removed=len(removed))
-        stats.threads = threads
         todo, touched = self._plan(discovery, known, stats)
+        if len(todo) >= poolmod.POOL_MIN_FILES:
+            stats.workers = poolmod.pool_workers(self.settings.index_workers)
+        stats.threads = 1 if stats.workers else threads
         clocks.add("discover", time.perf_counter() - began)
         total, done = len(discovery.files), len(discovery.files) - len(todo)
         if progress is not None and done:
@@ -211,24 +175,20 @@ class RepositoryIndex(IndexStore):
         return stats
 
     def _run(self, todo, touched, removed, stats, counting, pause, cancel, clocks) -> None:
-        """Parse `todo` on worker threads, up to LOOKAHEAD_FILES ahead; write in batches."""
+        """Parse `todo` (in worker processes or on threads); write in batches."""
         progress, done, total = counting
         parsed: list[ParsedFile] = []
-        items = iter(todo)
-        window: deque[Future[_Outcome]] = deque()
-        pool = ThreadPoolExecutor(stats.threads, thread_name_prefix="cove-index")
+        if stats.workers:
+            pool = poolmod.ParsePool(stats.workers)
+            read = lambda entry, old: self._read(entry, old, pause, cancel, clocks)  # noqa: E731
+            outcomes = in_workers(todo, pool, read, clocks)
+        else:
+            examine = lambda entry, old: self._examine(entry, old, pause, cancel, clocks)  # noqa: E731
+            outcomes = on_threads(todo, stats.threads, examine)
         # Small first (the index is soon of use), then larger: fewer, larger FTS segments.
         batch, pending_bytes = BATCH_FILES, 0
-        try:
-
-            def fill() -> None:
-                for entry, old in itertools.islice(items, LOOKAHEAD_FILES - len(window)):
-                    window.append(pool.submit(self._examine, entry, old, pause, cancel, clocks))
-
-            fill()
-            while window:
-                outcome = window.popleft().result()
-                fill()
+        with contextlib.closing(outcomes):
+            for outcome in outcomes:
                 done += 1
                 self._take(outcome, parsed, touched, removed, stats)
                 pending_bytes += outcome.parsed.size if outcome.parsed is not None else 0
@@ -244,11 +204,9 @@ class RepositoryIndex(IndexStore):
                     self._commit(parsed, touched, removed, pause, cancel, clocks)
                     parsed, touched, removed, pending_bytes = [], [], [], 0
                     batch = min(2 * batch, MAX_BATCH_FILES)
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
         self._commit(parsed, touched, removed, pause, cancel, clocks)
 
-    def _take(self, outcome: _Outcome, parsed, touched, removed, stats: BuildStats) -> None:
+    def _take(self, outcome: Outcome, parsed, touched, removed, stats: BuildStats) -> None:
         """Queue one worker's outcome for the next write, and count it."""
         if outcome.parsed is not None:
             parsed.append(outcome.parsed)
@@ -262,13 +220,13 @@ class RepositoryIndex(IndexStore):
                 removed.append(outcome.path)
                 stats.removed += 1
 
-    def _commit(self, parsed, touched, removed, pause, cancel, clocks: _Clocks) -> None:
+    def _commit(self, parsed, touched, removed, pause, cancel, clocks: Clocks) -> None:
         """Write one batch (after any completion waiting has had its turn)."""
         if parsed or touched or removed:
             self._hold(pause, cancel, clocks)
             self.write(parsed, touched, removed, clocks.mine())
 
-    def _hold(self, pause: Pause | None, cancel: threading.Event | None, clocks: _Clocks) -> None:
+    def _hold(self, pause: Pause | None, cancel: threading.Event | None, clocks: Clocks) -> None:
         """Wait while `pause()` says a completion is waiting: at most PAUSE_MAX_S, and then
         not again for as long (a completion that never ends halves the build's pace, no more).
         """
@@ -282,39 +240,49 @@ class RepositoryIndex(IndexStore):
             time.sleep(PAUSE_POLL_S)
         clocks.add("paused", time.perf_counter() - began)
 
+    def _read(
+        self,
+        entry: filesmod.FileEntry,
+        old: tuple | None,
+        pause: Pause | None,
+        cancel: threading.Event | None,
+        clocks: Clocks,
+    ) -> Outcome | poolmod.Job:
+        """Read one new or changed file: an outcome already (skipped, unchanged), or a job."""
+        self._hold(pause, cancel, clocks)
+        began = time.thread_time()
+        data, reason = filesmod.read_bytes(self.root, entry.path)
+        clocks.add("read", time.thread_time() - began)
+        if data is None:
+            return Outcome(entry.path, skipped=reason, remove=old is not None)
+        if old is not None and old[0] == blob_hash(data):
+            return Outcome(entry.path, touched=(entry.path, entry.mtime_ns, entry.size))
+        return (entry.path, data, entry.mtime_ns, entry.size, self.settings.chunk_lines)
+
     def _examine(
         self,
         entry: filesmod.FileEntry,
         old: tuple | None,
         pause: Pause | None,
         cancel: threading.Event | None,
-        clocks: _Clocks,
-    ) -> _Outcome:
+        clocks: Clocks,
+    ) -> Outcome:
         """Read and parse one new or changed file (on a worker thread)."""
-        self._hold(pause, cancel, clocks)
+        found = self._read(entry, old, pause, cancel, clocks)
+        if isinstance(found, Outcome):
+            return found
+        path, data, mtime_ns, size, chunk_lines = found
         began = time.thread_time()
-        text, data, reason = filesmod.read_text(self.root, entry.path)
+        text, reason = filesmod.text_of(data)
         clocks.add("read", time.thread_time() - began)
-        if text is None or data is None:
-            return _Outcome(entry.path, skipped=reason, remove=old is not None)
-        if old is not None and old[0] == blob_hash(data):
-            return _Outcome(entry.path, touched=(entry.path, entry.mtime_ns, entry.size))
+        if text is None:
+            return Outcome(path, skipped=reason, remove=old is not None)
         try:
-            return _Outcome(
-                entry.path,
-                parsed=parse_file(
-                    entry.path,
-                    text,
-                    data,
-                    entry.mtime_ns,
-                    entry.size,
-                    self.settings.chunk_lines,
-                    clocks.mine(),
-                ),
-            )
+            parsed = parse_file(path, text, data, mtime_ns, size, chunk_lines, clocks.mine())
         except Exception:  # one odd file must not stop the build
-            log.exception("cannot index %s", entry.path)
-            return _Outcome(entry.path, skipped="error")
+            log.exception("cannot index %s", path)
+            return Outcome(path, skipped="error")
+        return Outcome(path, parsed=parsed)
 
     # -- single files -------------------------------------------------------------------
 

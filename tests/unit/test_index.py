@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import itertools
 import logging
 import os
@@ -308,8 +309,9 @@ def test_crash_mid_build_leaves_a_usable_index(repo, settings, monkeypatch):
         return real_parse(*args, **kwargs)
 
     monkeypatch.setattr(index_module, "parse_file", parse_then_crash)
+    in_process = dataclasses.replace(settings, index_workers=0)  # parse_file runs here
     with pytest.raises(Crash):
-        RepositoryIndex(repo, settings).build(threads=2)
+        RepositoryIndex(repo, in_process).build(threads=2)
     monkeypatch.undo()
     index = RepositoryIndex(repo, settings)  # a new process opening what the crash left
     kept = index.file_count()
