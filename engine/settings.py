@@ -38,6 +38,8 @@ class ModelSettings:
     # must fit this on a preset for auto to choose it
     kept_prompts: int = 4  # evaluated prompts of other files kept in memory (at most 256 MB
     # together) so that returning to a file does not evaluate its prompt again; 0: off
+    mmap: str = "auto"  # map the model file: "auto" (on for Cove's read-only presets, off for
+    # a model.path file, which a rewrite in place would turn into a crash), "on" or "off"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -61,6 +63,7 @@ class GenerationSettings:
     alternatives: int = 2  # extra suggestions an explicit request may get (0..4; 0: just one)
 
 
+MMAP_CHOICES = ("auto", "on", "off")
 BACKEND_TYPES = ("local", "openai", "llama-server")
 FAMILIES = tuple(template.name for template in TEMPLATES)
 FALLBACKS = ("", "local")

@@ -16,6 +16,7 @@ from context.retrieval.gate import CONTEXT_WHEN
 from context.settings import ContextSettings
 from context.window import BudgetSettings
 from engine.settings import (
+    MMAP_CHOICES,
     BackendSettings,
     GenerationSettings,
     ModelSettings,
@@ -93,6 +94,10 @@ def parse_settings(data: Any, base: CoveSettings | None = None) -> tuple[CoveSet
             default = getattr(defaults.generation, key)
             generation = dataclasses.replace(settings.generation, **{key: default})
             settings = dataclasses.replace(settings, generation=generation)
+    if not validate_choice(settings.model.mmap, MMAP_CHOICES, "model.mmap", problems):
+        settings = dataclasses.replace(
+            settings, model=dataclasses.replace(settings.model, mmap="auto")
+        )
     settings = _check_ranges(settings, defaults, problems)
     if not validate_choice(settings.features.log_level, LOG_LEVELS, "features.logLevel", problems):
         settings = dataclasses.replace(

@@ -17,6 +17,7 @@ from engine.local.auto import (
     measure_backend,
 )
 from engine.local.backend import LocalBackend
+from engine.local.memory import decide_mmap, return_large_blocks
 from engine.local.model_store import ModelInfo
 from engine.local.presets import find_preset
 from engine.local.runtime import Runtime, decide_runtime
@@ -75,6 +76,7 @@ def resolve_local_model(
 def open_local_backend(settings: ModelSettings, *, verbose: bool = False) -> LocalBackend:
     """Resolve the model (path, name, $COVE_MODEL, `cove model use`, auto) and load it."""
     info, runtime, _ = resolve_local_model(settings, verbose=verbose)
+    return_large_blocks()  # freed kept states and logits copies go back to the system
     backend = LocalBackend(
         model_path=info.path,
         context_size=settings.context_size,
@@ -83,6 +85,7 @@ def open_local_backend(settings: ModelSettings, *, verbose: bool = False) -> Loc
         gpu_layers=runtime.gpu_layers,
         verbose=verbose,
         kept_prompts=settings.kept_prompts,
+        use_mmap=decide_mmap(settings.mmap, info.preset),
     )
     backend.model_info, backend.runtime = info, runtime
     return backend
