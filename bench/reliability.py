@@ -125,10 +125,13 @@ def bench_reliability(report, out: Path, quick: bool) -> None:
         f"requests, {len(fuzz['failures'])} failures. Typing storm ({storm['requests']} requests, "
         f"{storm['answered']} answered): "
         + ", ".join(
-            f"block {b['block']} RSS {b['rss_mb']} MB p50 {b['p50_ms']} ms p95 {b['p95_ms']} ms"
+            f"block {b['block']} RSS {b['rss_mb']} MB (anonymous {b['anon_mb']}, kept prompt "
+            f"states {b['kept_mb']}, net {b['net_rss_mb']}) p50 {b['p50_ms']} ms p95 "
+            f"{b['p95_ms']} ms"
             for b in blocks
         )
-        + f"; passed {storm['passed']}. Faults: {faults['survived']} of {faults['tried']} survived "
+        + f"; net growth {storm['rss_growth_mb']} MB (gross {storm['gross_rss_growth_mb']}); "
+        f"passed {storm['passed']}. Faults: {faults['survived']} of {faults['tried']} survived "
         f"({faults['fixed']} fixed; bench/faults.md). Privacy: {privacy['summary']}."
     )
 

@@ -95,3 +95,28 @@ def test_a_corrupted_model_file_fails_the_next_reload_only(served, tmp_path):
     other = tmp_path / "other.py"
     open_doc(client, other, CODE)
     assert suggestion(client, other.as_uri())
+
+
+def test_a_users_model_file_truncated_in_place_leaves_the_session_completing(tmp_path):
+    # model.path is a user's file: model.mmap "auto" reads it into private memory, so a
+    # rewrite in place (same inode, cut short) cannot take pages from under the server. A
+    # mapped model dies here with SIGBUS at the next prompt (exit -7; bench/faults.md).
+    source = assemble_preset(find_preset(os.environ["COVE_MODEL"])).path
+    copy = tmp_path / "mine.gguf"
+    shutil.copyfile(source, copy)
+    opts = {"model": {"path": str(copy)}, "generation": {"deadlineMs": 120000}}
+    client = WireClient(SERVE)
+    try:
+        assert client.initialize(opts)["status"]["state"] == "ready"
+        first = suggestion(client, open_doc(client, tmp_path / "area.py", CODE))
+        os.truncate(copy, os.path.getsize(copy) // 3)  # in place: the inode stays
+        # A new prompt (no cache can answer it): every layer's weights are read again.
+        other = open_doc(client, tmp_path / "volume.py", "def cube_volume(side):\n    return ")
+        again = complete(client, other, 1, 11, timeout=300)
+        assert "error" not in again and again["result"]["items"], again
+        assert suggestion(client, open_doc(client, tmp_path / "again.py", CODE)) == first
+        message = reload_fails(client, opts, 2048)
+        assert "could not load" in message and "complete GGUF file" in message
+    finally:
+        code = finish(client)
+    assert code == 0  # not -7 (SIGBUS)
