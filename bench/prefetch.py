@@ -51,6 +51,7 @@ class FirstSuggestion:
     new_tokens: int
     reused_tokens: int
     cache: str
+    stop: str  # why generation ended: "deadline" = no suggestion within generation.deadlineMs
     prefetch_log: str  # the prefetch's own log line ("" when none ran)
 
 
@@ -88,7 +89,8 @@ def first_suggestion(client: WireClient, path: Path, pause_s: float, prefetch: b
     time.sleep(0.2)  # the log lines follow the answer
     name = path.name
     lines = [t for t in client.log_lines() if f" {name}:" in t]
-    real = next((t for t in reversed(lines) if t.startswith("inline ")), "")
+    # The request's own line (a "withheld" line may follow it).
+    real = next((t for t in reversed(lines) if t.startswith("inline ") and "cache=" in t), "")
     fields = _parse_log(real)
     return FirstSuggestion(
         path=str(path.relative_to(ROOT)),
@@ -97,6 +99,7 @@ def first_suggestion(client: WireClient, path: Path, pause_s: float, prefetch: b
         new_tokens=int(fields.get("new", 0)),
         reused_tokens=int(fields.get("reused", 0)),
         cache=fields.get("cache", "?"),
+        stop=fields.get("stop", "?"),
         prefetch_log=next((t for t in lines if t.startswith("prefetch ")), ""),
     )
 
@@ -137,7 +140,7 @@ def bench_prefetch(report: Report, pause_s: float = 2.0, count: int = len(FILES)
     within = sum(r.latency_ms <= 2000 for r in on)
     rows = "\n".join(
         f"| `{a.path}` | {a.latency_ms:.0f} | {a.new_tokens} | {b.latency_ms:.0f} | "
-        f"{b.new_tokens} / {b.reused_tokens} | {b.cache} |"
+        f"{b.new_tokens} / {b.reused_tokens} | {b.cache} | {a.stop} / {b.stop} |"
         for a, b in zip(off, on, strict=True)
     )
     report.sections.append(
@@ -147,8 +150,8 @@ def bench_prefetch(report: Report, pause_s: float = 2.0, count: int = len(FILES)
         f"{percentile(ms(off), 50):.0f}/{max(ms(off)):.0f} ms without prefetch, "
         f"{percentile(ms(on), 50):.0f}/{max(ms(on)):.0f} ms with it; {within} of {len(on)} "
         f"within 2 s with it.\n\n"
-        "| file | off: ms | off: new tokens | on: ms | on: new / reused tokens | on: cache |\n"
-        "|---|---:|---:|---:|---:|---|\n" + rows
+        "| file | off: ms | off: new tokens | on: ms | on: new / reused tokens | on: cache "
+        "| stop off / on |\n|---|---:|---:|---:|---:|---|---|\n" + rows
     )
     return results
 
