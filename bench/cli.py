@@ -17,7 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from bench.report import Report, Row, percentile
-from lsp.cli import UsageError, add_common_options, load_cli_settings, progress_bar, setup_logging
+from lsp.command_line import (
+    UsageError,
+    add_common_options,
+    load_cli_settings,
+    progress_bar,
+    setup_logging,
+)
 
 EVAL_DIRS = (
     Path(__file__).resolve().parents[1] / ".." / "shared" / "eval",

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from engine.backends import open_backend
-from lsp.cli import UsageError, load_cli_settings, read_source
+from lsp.command_line import UsageError, load_cli_settings, read_source
 
 log = logging.getLogger("cove")
 

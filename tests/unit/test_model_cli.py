@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from lsp.cli import build_parser, load_cli_settings
+from lsp.cli import build_parser
+from lsp.command_line import load_cli_settings
 
 
 @pytest.fixture
