@@ -171,11 +171,13 @@ class CompletionService:
         max_tokens: int | None = None,
         window: CursorWindow | None = None,
         alternatives: int = 0,
+        deadline_ms: int | None = None,
     ) -> PreparedCompletion:
         """Cut the window (unless the caller already did), gather context, render the prompt.
 
         `document` is one version of the buffer: its lines, language (from the client's
         languageId when it sent one) and, for an open document, the tree kept current.
+        `deadline_ms`: this request's own bound (default `generation.deadlineMs`).
         Raises ValueError on a bad position.
         """
         started = time.perf_counter()
@@ -220,7 +222,7 @@ class CompletionService:
             heal=healed_tail(self.backend.template, fim, self.layout),
             fim=fim,
             max_tokens=max_tokens or self.generation.max_tokens,
-            deadline_ms=self.generation.deadline_ms,
+            deadline_ms=deadline_ms or self.generation.deadline_ms,
             stop=stop,
             cancel=cancel or threading.Event(),
             alternatives=max(0, alternatives),

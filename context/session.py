@@ -26,6 +26,8 @@ from engine.types import Timings, TokenCounts
 
 log = logging.getLogger(__name__)
 
+PREFETCH_DEADLINE_MS = 60_000  # a prefetch's bound: nobody waits for it
+
 
 @dataclass(frozen=True)
 class _Result:
@@ -275,7 +277,13 @@ class CompletionSession:
         entry = self._supersede(document.uri, True, if_idle=True)
         if entry is None:
             return None
-        future = self._launch(document, line, character, entry, time.perf_counter(), {})
+        # Idle time is free and any real request cancels this one: a cold prompt (~10 s on
+        # two cores, the default deadline) must not be cut off at the deadline meant for
+        # a user who waits for the answer.
+        deadline = max(PREFETCH_DEADLINE_MS, self.service.generation.deadline_ms)
+        future = self._launch(
+            document, line, character, entry, time.perf_counter(), {"deadline_ms": deadline}
+        )
         return entry.request_id, future
 
     def forget(self, uri: str) -> None:

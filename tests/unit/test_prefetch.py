@@ -109,3 +109,24 @@ def test_a_document_opened_while_the_model_loaded_is_prefetched_once_it_is_ready
         return waiting, bool(ls.prefetches.timers)
 
     assert asyncio.run(run()) == (True, False)
+
+
+def test_a_prefetch_is_not_cut_off_at_the_deadline_of_a_request_someone_waits_for():
+    """A cold prompt takes about the default deadline on two cores: a prefetch, which no one
+    waits for and any real request cancels, gets a longer bound; a real request keeps its own.
+    """
+    from context.session import PREFETCH_DEADLINE_MS
+
+    backend = LateBackend()
+    session = CompletionSession(CompletionService(backend=backend))
+    doc = Document("u", SOURCE, path="a.py").snapshot()
+    try:
+        assert session.prefetch(doc, 1, 4) is not None
+        wait_for(lambda: len(backend.requests) == 1)
+        assert backend.requests[0].deadline_ms == PREFETCH_DEADLINE_MS
+        session.request(doc, 1, 11)
+        wait_for(lambda: len(backend.requests) == 2)
+        assert backend.requests[1].deadline_ms == session.service.generation.deadline_ms
+        assert PREFETCH_DEADLINE_MS > session.service.generation.deadline_ms
+    finally:
+        session.close()
