@@ -158,6 +158,7 @@ def start_prefetch(ls, uri: str, loop: asyncio.AbstractEventLoop) -> bool:
         or not ls.settings.features.prefetch
         or uri in ls.commit_buffers
         or not language_enabled(ls, uri)
+        or ls.settings.backend.type == "openai"  # each call a full, maybe billed, completion
     ):
         return False
     if not idle(ls):

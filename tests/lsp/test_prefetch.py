@@ -11,6 +11,8 @@ import json
 import queue
 import time
 
+import pytest
+
 from tests.lsp.test_stub_backend import SERVER, send
 from tests.wire import WireClient
 
@@ -19,10 +21,10 @@ TEXT = "import os\n\ndef load(path):\n    with open(path) as f:\n        return 
 INVOKED = {"triggerKind": 1}
 
 
-def start(url: str, **features) -> WireClient:
+def start(url: str, backend: str = "llama-server", **features) -> WireClient:
     client = WireClient(SERVER)
     options = {
-        "backend": {"type": "openai", "url": url},
+        "backend": {"type": backend, "url": url},
         "features": {"logLevel": "debug", **features},
         "generation": {"minConfidence": 0},
     }
@@ -40,7 +42,7 @@ def open_at(client: WireClient, line: int, character: int) -> None:
 
 
 def completions(stub) -> list[dict]:
-    return [body for path, body, _ in stub.requests if path == "/v1/completions"]
+    return [body for path, body, _ in stub.requests if path in ("/infill", "/v1/completions")]
 
 
 def prefetch_lines(client: WireClient) -> list[str]:
@@ -179,9 +181,17 @@ def test_a_real_request_supersedes_a_running_prefetch(stub_server):
         finish(client)
 
 
-def test_prefetch_off_starts_none(stub_server):
+@pytest.mark.parametrize(
+    "backend, features",
+    [("llama-server", {"prefetch": False}), ("openai", {})],
+    ids=["prefetch-off", "openai-server"],
+)
+def test_prefetch_off_or_an_openai_server_starts_none(stub_server, backend, features):
+    """Off when asked; and never with an OpenAI-style server, where every prefetch would be
+    a whole (maybe billed) completion request of its own.
+    """
     stub, url = stub_server(pieces=("x", "\n"))
-    client = start(url, prefetch=False)
+    client = start(url, backend, **features)
     try:
         open_at(client, 4, 15)
         time.sleep(1.0)  # well past the pause
