@@ -235,6 +235,27 @@ def _typing_target() -> tuple[Path, int]:
     raise LookupError(f"no line to type found in {path}")
 
 
+def line_typist(backend):
+    """`complete(n)`: Cove's suggestion, in process, after typing the first `n` characters of
+    the typing target's code (n = 0: the line's indentation only, the cold request).
+    """
+    from context.completion import CompletionService
+    from engine.settings import GenerationSettings
+
+    path, line_no = _typing_target()
+    lines = path.read_text().split("\n")
+    target = lines[line_no]
+    indent = len(target) - len(target.lstrip())
+    service = CompletionService(backend=backend, generation=GenerationSettings(deadline_ms=120_000))
+
+    def complete(n: int):
+        typed = target[indent : indent + n]
+        edited = lines[:line_no] + [target[:indent] + typed] + lines[line_no + 1 :]
+        return service.complete("\n".join(edited), path.name, line_no, indent + len(typed))
+
+    return complete
+
+
 def bench_memory(report: Report, root: Path, timeout: float = 900) -> None:
     """Peak RSS of the real server with the model loaded and `root`'s index built and open."""
     client = WireClient([sys.executable, "-m", "lsp.cli", "serve"])

@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.latency import _typing_target
+from bench.latency import line_typist
 from bench.report import percentile
 
 KEYSTROKES = 8
@@ -51,41 +51,21 @@ def memory_mb() -> dict[str, float]:
 
 def measure_one(name: str, use_mmap: bool) -> dict:
     """Load `name` mapped or not; memory and times of the load and the first suggestions."""
-    from context.completion import CompletionService
-    from engine.local.backend import LocalBackend
-    from engine.local.loading import resolve_local_model
-    from engine.settings import GenerationSettings, ModelSettings
+    from engine.local.loading import open_local_backend
+    from engine.settings import ModelSettings
 
-    settings = ModelSettings(name=name)
-    info, runtime, _ = resolve_local_model(settings)
     started = time.perf_counter()
-    backend = LocalBackend(
-        model_path=info.path,
-        context_size=settings.context_size,
-        threads=runtime.threads,
-        batch_size=settings.batch_size,
-        gpu_layers=runtime.gpu_layers,
-        kept_prompts=settings.kept_prompts,
-        use_mmap=use_mmap,
-    )
-    backend.model_info, backend.runtime = info, runtime
+    backend = open_local_backend(ModelSettings(name=name, mmap="on" if use_mmap else "off"))
     backend.worker.submit(lambda: None).result()  # the vocabulary index, queued at load
     ready_ms = (time.perf_counter() - started) * 1000
     loaded = memory_mb()
-    path, line_no = _typing_target()
-    lines = path.read_text().split("\n")
-    target = lines[line_no]
-    indent = len(target) - len(target.lstrip())
-    service = CompletionService(backend=backend, generation=GenerationSettings(deadline_ms=120_000))
-
-    def complete(typed: str):
-        edited = lines[:line_no] + [target[:indent] + typed] + lines[line_no + 1 :]
-        return service.complete("\n".join(edited), path.name, line_no, indent + len(typed))
+    info = backend.model_info
+    complete = line_typist(backend)
 
     try:
-        cold = complete("")
+        cold = complete(0)
         after = memory_mb()
-        keys = [complete(target[indent : indent + n]) for n in range(1, KEYSTROKES + 1)]
+        keys = [complete(n) for n in range(1, KEYSTROKES + 1)]
     finally:
         backend.close()
     warm = [k.timings.total_ms for k in keys]

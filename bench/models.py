@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.latency import _typing_target
+from bench.latency import _typing_target, line_typist
 from bench.report import percentile
 
 KEYSTROKES = 24  # characters typed per run (the line's first ones)
@@ -36,31 +36,23 @@ def _rss_mb(field: str) -> float:
 
 def measure_one(name: str, threads: int = 0, keystrokes: int = KEYSTROKES) -> dict:
     """Load `name`, measure its rates, then a cold suggestion and warm keystrokes."""
-    from context.completion import CompletionService
     from engine.local.auto import measure_backend
     from engine.local.loading import open_local_backend
-    from engine.settings import GenerationSettings, ModelSettings
+    from engine.settings import ModelSettings
 
     started = time.perf_counter()
     backend = open_local_backend(ModelSettings(name=name, threads=threads))
     ready_ms = (time.perf_counter() - started) * 1000  # assembly (first use only) + load
-    path, line_no = _typing_target()
-    lines = path.read_text().split("\n")
-    target = lines[line_no]
-    indent = len(target) - len(target.lstrip())
-    service = CompletionService(backend=backend, generation=GenerationSettings(deadline_ms=120_000))
-
-    def complete(typed: str):
-        edited = lines[:line_no] + [target[:indent] + typed] + lines[line_no + 1 :]
-        return service.complete("\n".join(edited), path.name, line_no, indent + len(typed))
+    complete = line_typist(backend)
 
     try:
-        cold = complete("")
-        keys = [complete(target[indent : indent + n]) for n in range(1, keystrokes + 1)]
+        cold = complete(0)
+        keys = [complete(n) for n in range(1, keystrokes + 1)]
         rates = measure_backend(backend)  # after the run: the file's pages are warm, as in use
     finally:
         backend.close()
     warm = [k.timings.total_ms for k in keys]
+    path, line_no = _typing_target()  # the line typed, for the report
     return {
         "model": name,
         "file": str(backend.model_path),
