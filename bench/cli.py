@@ -419,7 +419,8 @@ def build_parser() -> argparse.ArgumentParser:
     real.add_argument(
         "--pipelines",
         default="naive,cove,cove-hold,ctx-suffix,ctx-prefix",
-        help="comma-separated: naive, cove, cove-hold, ctx-suffix, ctx-prefix, ctx-repo",
+        help="comma-separated: naive, cove-hybrid, cove, cove-hold, ctx-suffix, ctx-prefix, "
+        "ctx-repo",
     )
     real.add_argument("--context-tokens", type=int, default=256, help="context budget (tokens)")
     real.add_argument(

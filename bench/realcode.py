@@ -7,6 +7,8 @@ positions of three kinds (`bench.positions`), and runs every pipeline on every p
   raw text);
 - "cove": the real `CompletionService`, no context, today's indentation ("model");
 - "cove-hold": the same, the user's indentation held (`generation.indentation = "hold"`);
+- "cove-hybrid": the same, `generation.layout = "hybrid"` (psm on a line of indentation
+  only: there the prompt is the naive one, so the pair shows what Cove's post-processing does);
 - "ctx-prefix", "ctx-suffix", "ctx-repo": with repository context (`--context-tokens`),
   placed as `generation.contextPlacement` says, over the "cove-hold" settings unless
   `--context-indentation model`.
@@ -38,8 +40,8 @@ from context.retrieval.repository import RepositoryContext
 from context.window import cursor_window
 
 # In run order: each prompt shares its start with the one before it (naive -> cove: the
-# file prefix; cove -> cove-hold: the whole prompt; -> ctx-suffix: prefix and suffix).
-PIPELINES = ("naive", "cove", "cove-hold", "ctx-suffix", "ctx-prefix", "ctx-repo")
+# file prefix; naive -> cove-hybrid: at a line start the whole prompt; cove -> cove-hold: the whole prompt; -> ctx-suffix: prefix and suffix).
+PIPELINES = ("naive", "cove-hybrid", "cove", "cove-hold", "ctx-suffix", "ctx-prefix", "ctx-repo")
 DEFAULT_PIPELINES = ("naive", "cove", "cove-hold", "ctx-suffix", "ctx-prefix")
 PLACEMENT_OF = {"ctx-prefix": "prefix", "ctx-suffix": "suffix", "ctx-repo": "repo"}
 
@@ -133,9 +135,15 @@ def make_pipelines(
     relative = lambda path: repo.relative_path(path) or path  # noqa: E731
     plain = dataclasses.replace(base.generation, multiline=options.multiline)
 
-    def service(indentation: str, placement: str = "repo", context: bool = False):
+    def service(
+        indentation: str, placement: str = "repo", context: bool = False, layout: str = "stable"
+    ):
         generation = dataclasses.replace(
-            plain, indentation=indentation, context_placement=placement, context_when="always"
+            plain,
+            indentation=indentation,
+            context_placement=placement,
+            context_when="always",
+            layout=layout,
         )
         budgets = dataclasses.replace(
             base.budgets, context_tokens=options.context_tokens if context else 0
@@ -156,6 +164,9 @@ def make_pipelines(
         if name == "naive":
             naive = service("model")
             made[name] = lambda pos, s=naive: naive_item(backend, s, repo, pos)
+        elif name == "cove-hybrid":
+            hybrid = service("model", layout="hybrid")
+            made[name] = lambda pos, s=hybrid: cove_item(s, repo, pos, False)
         elif name in ("cove", "cove-hold"):
             cove = service("hold" if name == "cove-hold" else "model")
             made[name] = lambda pos, s=cove: cove_item(s, repo, pos, False)
@@ -336,7 +347,9 @@ def summarize(items, pipelines: tuple[str, ...], context_indentation: str = "hol
                     rows, name, "naive"
                 )
             other = (
-                no_context if name.startswith("ctx-") else ("cove" if name == "cove-hold" else "")
+                no_context
+                if name.startswith("ctx-")
+                else ("cove" if name in ("cove-hold", "cove-hybrid") else "")
             )
             if other and other in pipelines:
                 stats["p_nocontext"], stats["wins_nocontext"], stats["losses_nocontext"] = paired_p(

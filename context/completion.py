@@ -23,7 +23,7 @@ from engine.confidence import Confidence
 from engine.postprocess import align_to_cursor, postprocess
 from engine.settings import GenerationSettings
 from engine.stops import block_indent
-from engine.templates import continued_line, healed_tail, render_prompt
+from engine.templates import continued_line, healed_tail, render_prompt, resolve_layout
 from engine.types import (
     ContextChunk,
     FimInput,
@@ -154,10 +154,13 @@ class CompletionService:
     context_provider: ContextProvider | None = None
     display_path: Callable[[str], str] | None = None  # the path a prompt shows (repo-relative)
 
-    @property
-    def layout(self) -> str:
-        """The prompt layout: the configured one, or psm for a backend that cannot heal."""
-        return self.generation.layout if getattr(self.backend, "heals", False) else "psm"
+    def layout(self, fim: FimInput) -> str:
+        """The prompt's layout: the configured one (`resolve_layout`), or psm for a backend
+        that cannot heal.
+        """
+        if not getattr(self.backend, "heals", False):
+            return "psm"
+        return resolve_layout(self.generation.layout, fim)
 
     def prepare(
         self,
@@ -215,11 +218,12 @@ class CompletionService:
             max_lines=self.generation.max_lines,
             indent=block_indent(window.line_prefix, window.previous_line) if is_multi else 0,
         )
+        layout = self.layout(fim)
         request = GenerationRequest(
             prompt=render_prompt(
-                self.backend.template, fim, self.layout, self.generation.context_placement
+                self.backend.template, fim, layout, self.generation.context_placement
             ),
-            heal=healed_tail(self.backend.template, fim, self.layout),
+            heal=healed_tail(self.backend.template, fim, layout),
             fim=fim,
             max_tokens=max_tokens or self.generation.max_tokens,
             deadline_ms=deadline_ms or self.generation.deadline_ms,
@@ -255,7 +259,7 @@ class CompletionService:
         self, prepared: PreparedCompletion, result: GenerationResult, started: float
     ) -> Completion:
         """Post-process the raw generation into the suggestion."""
-        continued = continued_line(self.backend.template, prepared.fim, self.layout)
+        continued = continued_line(self.backend.template, prepared.fim, self.layout(prepared.fim))
         text = self._clean(prepared, continued, result.text)
         if result.stop_reason == "cancelled":
             text = ""

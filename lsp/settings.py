@@ -24,7 +24,7 @@ from engine.settings import (
     load_settings,
     validate_choice,
 )
-from engine.templates import INDENTATIONS, PLACEMENTS
+from engine.templates import INDENTATIONS, LAYOUTS, PLACEMENTS
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -62,7 +62,6 @@ class CoveSettings:
 
 LOG_LEVELS = ("error", "warning", "info", "debug")
 MULTILINE = ("auto", "always", "never")
-LAYOUTS = ("stable", "psm")
 
 
 def parse_settings(data: Any, base: CoveSettings | None = None) -> tuple[CoveSettings, list[str]]:

@@ -266,7 +266,8 @@ def test_remote_completion_matches_local_and_hides_secrets(backend, openai_serve
             )
             assert (theirs.text, theirs.stop_reason) == (ours.text, ours.stop_reason)
             assert ours.stop_reason != "deadline"
-            assert remote_service.layout == local_service.layout == "psm"
+            fim = FimInput(prefix="", line_prefix="x", suffix="")
+            assert remote_service.layout(fim) == local_service.layout(fim) == "psm"
             assert ours.text  # a real suggestion, not two empty answers
         received = openai_server.received()
         assert "config/settings.py" in received  # the chunk went out...

@@ -12,6 +12,7 @@ from engine.templates import (
     healed_tail,
     middle_seed,
     render_prompt,
+    resolve_layout,
     split_cursor_line,
 )
 from engine.types import ContextChunk, FimInput
@@ -97,6 +98,19 @@ def test_classic_psm_layout_keeps_the_line_in_the_prefix():
     assert render_prompt(QWEN, FIM, "psm") == (
         "<|fim_prefix|>def f():\n    return <|fim_suffix|>\n\nprint(f())\n<|fim_middle|>"
     )
+
+
+def test_hybrid_layout_is_psm_on_a_line_of_indentation_only_and_stable_on_a_line_with_text():
+    blank = FimInput(prefix="def f():\n", line_prefix="    ", suffix="\n\nprint(f())\n")
+    assert resolve_layout("hybrid", blank) == "psm"
+    assert render_prompt(QWEN, blank, resolve_layout("hybrid", blank)) == (
+        "<|fim_prefix|>def f():\n    <|fim_suffix|>\n\nprint(f())\n<|fim_middle|>"
+    )
+    assert continued_line(QWEN, blank, "psm") == "    "  # the model's text starts at the cursor
+    assert resolve_layout("hybrid", FIM) == "stable"  # `    return ` : typing keeps the cache
+    assert resolve_layout("hybrid", FimInput(prefix="", line_prefix="", suffix="")) == "psm"
+    assert resolve_layout("stable", blank) == "stable"
+    assert resolve_layout("psm", FIM) == "psm"
 
 
 def test_first_line_of_a_file_has_no_newline_to_move():
