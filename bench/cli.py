@@ -424,10 +424,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     real.add_argument("--context-tokens", type=int, default=256, help="context budget (tokens)")
     real.add_argument(
-        "--context-indentation",
-        choices=["hold", "model"],
-        default="hold",
-        help="generation.indentation of the context pipelines",
+        "--context-base",
+        choices=["cove", "cove-hold", "cove-hybrid"],
+        default="cove-hold",
+        help="the no-context pipeline whose settings (indentation, layout) context is added to",
     )
     real.add_argument(
         "--minutes", type=float, default=0.0, help="stop starting positions after this long"
@@ -454,7 +454,7 @@ def _realcode_options(args):
         per_kind=args.per_kind,
         pipelines=pipelines,
         context_tokens=args.context_tokens,
-        context_indentation=args.context_indentation,
+        context_base=args.context_base,
         minutes=args.minutes,
         repos=Path(args.repos) if args.repos else None,
         only=tuple(n for n in args.only.split(",") if n),

@@ -10,8 +10,8 @@ positions of three kinds (`bench.positions`), and runs every pipeline on every p
 - "cove-hybrid": the same, `generation.layout = "hybrid"` (psm on a line of indentation
   only: there the prompt is the naive one, so the pair shows what Cove's post-processing does);
 - "ctx-prefix", "ctx-suffix", "ctx-repo": with repository context (`--context-tokens`),
-  placed as `generation.contextPlacement` says, over the "cove-hold" settings unless
-  `--context-indentation model`.
+  placed as `generation.contextPlacement` says, over the settings of the no-context pipeline
+  `--context-base` names ("cove-hold" unless told).
 
 Pipelines of one position run back to back in an order that lets each prompt reuse the
 previous one's start in the KV cache. Every item goes to OUT/items.jsonl (`--resume`
@@ -43,6 +43,12 @@ from context.window import cursor_window
 # file prefix; naive -> cove-hybrid: at a line start the whole prompt; cove -> cove-hold: the whole prompt; -> ctx-suffix: prefix and suffix).
 PIPELINES = ("naive", "cove-hybrid", "cove", "cove-hold", "ctx-suffix", "ctx-prefix", "ctx-repo")
 DEFAULT_PIPELINES = ("naive", "cove", "cove-hold", "ctx-suffix", "ctx-prefix")
+# The no-context pipelines: (generation.indentation, generation.layout).
+BASE_SETTINGS = {
+    "cove": ("model", "stable"),
+    "cove-hold": ("hold", "stable"),
+    "cove-hybrid": ("model", "hybrid"),
+}
 PLACEMENT_OF = {"ctx-prefix": "prefix", "ctx-suffix": "suffix", "ctx-repo": "repo"}
 
 
@@ -53,7 +59,7 @@ class RealCodeOptions:
     per_kind: int = 20  # positions of each kind per repository
     pipelines: tuple[str, ...] = DEFAULT_PIPELINES
     context_tokens: int = 256
-    context_indentation: str = "hold"  # the indentation setting of the context pipelines
+    context_base: str = "cove-hold"  # the no-context pipeline whose settings context adds to
     # Cove's generation.multiline. The first line is compared, and greedy decoding writes the
     # same first line either way, so "never" only saves generating the lines after it.
     multiline: str = "never"
@@ -164,14 +170,13 @@ def make_pipelines(
         if name == "naive":
             naive = service("model")
             made[name] = lambda pos, s=naive: naive_item(backend, s, repo, pos)
-        elif name == "cove-hybrid":
-            hybrid = service("model", layout="hybrid")
-            made[name] = lambda pos, s=hybrid: cove_item(s, repo, pos, False)
-        elif name in ("cove", "cove-hold"):
-            cove = service("hold" if name == "cove-hold" else "model")
+        elif name in BASE_SETTINGS:
+            indentation, layout = BASE_SETTINGS[name]
+            cove = service(indentation, layout=layout)
             made[name] = lambda pos, s=cove: cove_item(s, repo, pos, False)
         else:
-            ctx = service(options.context_indentation, PLACEMENT_OF[name], context=True)
+            indentation, layout = BASE_SETTINGS[options.context_base]
+            ctx = service(indentation, PLACEMENT_OF[name], context=True, layout=layout)
             made[name] = lambda pos, s=ctx: cove_item(s, repo, pos, True)
     return made
 
@@ -258,7 +263,7 @@ def report_tables(items, options: RealCodeOptions, gate: dict[str, bool] | None 
     """
     items = list(items)
     pipelines = options.pipelines
-    base = "cove-hold" if options.context_indentation == "hold" else "cove"
+    base = options.context_base
     context = next((p for p in pipelines if p.startswith("ctx-")), "")
     if base in pipelines and context:  # no extra model calls: both answers are measured
         items += confident_pick(items, base, context, "ctx-pick")
@@ -266,10 +271,10 @@ def report_tables(items, options: RealCodeOptions, gate: dict[str, bool] | None 
         if gate:
             items += gated_pick(items, base, context, "ctx-api", gate)
             pipelines = (*pipelines, "ctx-api")
-    summary = summarize(items, pipelines, options.context_indentation)
+    summary = summarize(items, pipelines, options.context_base)
     plain = tuple(p for p in options.pipelines if not p.startswith("ctx-"))
     if plain != options.pipelines:
-        summary["without_context"] = summarize(items, plain, options.context_indentation)
+        summary["without_context"] = summarize(items, plain, options.context_base)
     return summary
 
 
@@ -313,9 +318,9 @@ def _save_plan(ledger: Ledger, options: RealCodeOptions, specs, groups) -> None:
     ledger.path.with_suffix(".plan.json").write_text(json.dumps(payload), encoding="utf-8")
 
 
-def summarize(items, pipelines: tuple[str, ...], context_indentation: str = "hold") -> dict:
+def summarize(items, pipelines: tuple[str, ...], context_base: str = "cove-hold") -> dict:
     """Per (language, kind) and pipeline: the metrics, McNemar p against naive and against
-    the no-context pipeline of the same indentation. Only positions that every asked
+    the no-context pipeline (`context_base` for the context pipelines, "cove" for the others). Only positions that every asked
     pipeline measured count, so all rows of a group are paired.
     """
     by_position: dict[str, dict[str, dict]] = defaultdict(dict)
@@ -336,7 +341,6 @@ def summarize(items, pipelines: tuple[str, ...], context_indentation: str = "hol
             *([(family, kind)] if family else []),
         ):
             groups[group][key] = row
-    no_context = "cove-hold" if context_indentation == "hold" else "cove"
     table = {}
     for group, rows in sorted(groups.items(), key=lambda g: (g[0][0] != "all", g[0])):
         entry = {}
@@ -347,7 +351,7 @@ def summarize(items, pipelines: tuple[str, ...], context_indentation: str = "hol
                     rows, name, "naive"
                 )
             other = (
-                no_context
+                context_base
                 if name.startswith("ctx-")
                 else ("cove" if name in ("cove-hold", "cove-hybrid") else "")
             )
