@@ -10,6 +10,7 @@ document wins.
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import itertools
 import logging
 import threading
@@ -29,15 +30,6 @@ log = logging.getLogger(__name__)
 PREFETCH_DEADLINE_MS = 60_000  # a prefetch's bound: nobody waits for it
 
 
-@dataclass(frozen=True)
-class _Result:
-    """What the result cache keeps of a completion."""
-
-    text: str
-    confidence: Confidence | None
-    alternatives: tuple[Choice, ...]
-
-
 @dataclass
 class _InFlight:
     request_id: str
@@ -51,7 +43,7 @@ class CompletionSession:
     def __init__(self, service: CompletionService, *, cache_size: int = 256) -> None:
         self.service = service
         self.typed_ahead = TypedAheadCache()
-        self.results: ResultCache[_Result] = ResultCache(cache_size)
+        self.results: ResultCache[Completion] = ResultCache(cache_size)
         self._in_flight: dict[str, _InFlight] = {}
         self._lock = threading.Lock()
         self._cache_lock = threading.Lock()  # the caches: the preparing and model threads
@@ -236,7 +228,9 @@ class CompletionSession:
                 _settle(future, error=error)
                 return
             if completion.stop_reason not in ("cancelled", "deadline"):
-                kept = _Result(completion.text, completion.confidence, completion.alternatives)
+                # A hit answers with the text, confidence and alternatives alone: the
+                # context pieces (their text) need not stay alive in the cache.
+                kept = dataclasses.replace(completion, chunks=())
                 with self._cache_lock:
                     self.results.put(key, kept)
             self._remember(uri, line, prepared.window, completion.text, completion.confidence)
