@@ -109,7 +109,7 @@ def test_neovim_plugin_against_a_fake_server(capsys):
     )
     report(capsys, "neovim unit", seconds, output)
     assert rc == 0, output[-4000:]
-    assert "15 passed, 0 failed" in output, output[-4000:]
+    assert "16 passed, 0 failed" in output, output[-4000:]
 
 
 @pytest.mark.model

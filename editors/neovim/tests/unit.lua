@@ -430,6 +430,20 @@ local function main()
     check(text:find('ready, model fake', 1, true), 'health shows the status:\n' .. text)
     check(text:find('offers inline completion', 1, true), 'health shows ghost text support')
   end)
+
+  step('detaching the client deletes the ghost\'s and the cursor\'s autocommands', function()
+    local function has_group(name)
+      return (pcall(vim.api.nvim_get_autocmds, { group = name }))
+    end
+    local groups = { 'cove.ghost.' .. bufnr, 'cove.cursor.' .. bufnr }
+    for _, name in ipairs(groups) do
+      check(has_group(name), name .. ' exists while attached')
+    end
+    vim.lsp.buf_detach_client(bufnr, client.id)
+    wait_for('groups deleted', function()
+      return not has_group(groups[1]) and not has_group(groups[2])
+    end)
+  end)
 end
 
 t.run('cove nvim unit', main, { timeout_ms = 60000 })

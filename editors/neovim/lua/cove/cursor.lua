@@ -3,6 +3,8 @@
 --- (a file just opened: its first suggestion is asked where the cursor already is). The
 --- server evaluates that prompt while the model is idle; a real request drops the work.
 --- A notification: nothing answers it.
+local buffers = require('cove.buffers')
+
 local M = {}
 
 local api = vim.api
@@ -16,8 +18,8 @@ function M.send(client, bufnr)
   if client:is_stopped() or not api.nvim_buf_is_valid(bufnr) then
     return
   end
-  local win = api.nvim_get_current_buf() == bufnr and api.nvim_get_current_win() or vim.fn.bufwinid(bufnr)
-  if win == -1 then
+  local win = buffers.window_of(bufnr)
+  if not win then
     return
   end
   local params = vim.lsp.util.make_position_params(win, client.offset_encoding)
@@ -36,15 +38,7 @@ function M.attach(client, bufnr)
       M.send(client, bufnr)
     end,
   })
-  api.nvim_create_autocmd('LspDetach', {
-    group = group,
-    buffer = bufnr,
-    callback = function(args)
-      if args.data.client_id == client.id then
-        pcall(api.nvim_del_augroup_by_id, group)
-      end
-    end,
-  })
+  buffers.clear_on_detach(group, client, bufnr)
   M.send(client, bufnr)
 end
 

@@ -4,6 +4,7 @@
 --- On 0.11 this module renders the suggestion itself with extmarks: the first line as
 --- inline virtual text at the cursor, the rest as virtual lines below. An explicit request
 --- (the trigger key) gets the server's alternatives too; next/prev cycle through them.
+local buffers = require('cove.buffers')
 local config = require('cove.config')
 
 local api = vim.api
@@ -68,16 +69,7 @@ local function byte_col(bufnr, position, encoding)
   return ok and col or #line
 end
 
---- The window showing `bufnr` (the current one when it does).
----@param bufnr integer
----@return integer? winid
-local function window_of(bufnr)
-  if api.nvim_win_get_buf(0) == bufnr then
-    return api.nvim_get_current_win()
-  end
-  local win = vim.fn.bufwinid(bufnr)
-  return win ~= -1 and win or nil
-end
+local window_of = buffers.window_of
 
 --- Is a suggestion on screen in this buffer?
 ---@param bufnr? integer
@@ -470,17 +462,10 @@ function M.attach(client, bufnr)
       M.dismiss(bufnr)
     end,
   })
-  api.nvim_create_autocmd('LspDetach', {
-    group = group,
-    buffer = bufnr,
-    callback = function(args)
-      if args.data.client_id == client.id then
-        M.dismiss(bufnr)
-        pcall(api.nvim_del_augroup_by_id, group)
-        states[bufnr] = nil
-      end
-    end,
-  })
+  buffers.clear_on_detach(group, client, bufnr, function()
+    M.dismiss(bufnr)
+    states[bufnr] = nil
+  end)
 end
 
 return M
