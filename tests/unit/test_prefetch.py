@@ -57,29 +57,35 @@ def wait_for(predicate, timeout: float = 5.0) -> None:
     assert predicate()
 
 
-def test_a_prefetch_never_cancels_a_real_request_and_a_real_request_cancels_it():
+@pytest.fixture
+def late():
+    """(backend, session, document): a session over a backend that answers only when the
+    test says so (`backend.pending`), so a request stays in flight; closed afterwards.
+    """
     backend = LateBackend()
     session = CompletionSession(CompletionService(backend=backend))
-    doc = Document("u", SOURCE, path="a.py").snapshot()
-    try:
-        _, real, real_cancel = session.request(doc, 1, 11)
-        wait_for(lambda: len(backend.requests) == 1)
-        assert session.prefetch(doc, 0, 0) is None  # a real request is in flight
-        assert not real_cancel.is_set()
-        backend.pending.set_result(_result())
-        real.result(timeout=5)
-        wait_for(lambda: not session.busy())
+    yield backend, session, Document("u", SOURCE, path="a.py").snapshot()
+    session.close()
 
-        started = session.prefetch(doc, 1, 4)  # elsewhere: (1, 11) is answered from the cache
-        assert started is not None
-        wait_for(lambda: len(backend.requests) == 2)
-        prefetch_cancel = backend.requests[-1].cancel
-        newer = session.prefetch(doc, 0, 9)  # a newer prefetch replaces an older one
-        assert newer is not None and prefetch_cancel.is_set()
-        _, _, cancel = session.request(doc, 1, 11)  # the user asks: every prefetch gives way
-        assert not cancel.is_set()
-    finally:
-        session.close()
+
+def test_a_prefetch_never_cancels_a_real_request_and_a_real_request_cancels_it(late):
+    backend, session, doc = late
+    _, real, real_cancel = session.request(doc, 1, 11)
+    wait_for(lambda: len(backend.requests) == 1)
+    assert session.prefetch(doc, 0, 0) is None  # a real request is in flight
+    assert not real_cancel.is_set()
+    backend.pending.set_result(_result())
+    real.result(timeout=5)
+    wait_for(lambda: not session.busy())
+
+    started = session.prefetch(doc, 1, 4)  # elsewhere: (1, 11) is answered from the cache
+    assert started is not None
+    wait_for(lambda: len(backend.requests) == 2)
+    prefetch_cancel = backend.requests[-1].cancel
+    newer = session.prefetch(doc, 0, 9)  # a newer prefetch replaces an older one
+    assert newer is not None and prefetch_cancel.is_set()
+    _, _, cancel = session.request(doc, 1, 11)  # the user asks: every prefetch gives way
+    assert not cancel.is_set()
 
 
 def _result():
@@ -111,22 +117,17 @@ def test_a_document_opened_while_the_model_loaded_is_prefetched_once_it_is_ready
     assert asyncio.run(run()) == (True, False)
 
 
-def test_a_prefetch_is_not_cut_off_at_the_deadline_of_a_request_someone_waits_for():
+def test_a_prefetch_is_not_cut_off_at_the_deadline_of_a_request_someone_waits_for(late):
     """A cold prompt takes about the default deadline on two cores: a prefetch, which no one
     waits for and any real request cancels, gets a longer bound; a real request keeps its own.
     """
     from context.session import PREFETCH_DEADLINE_MS
 
-    backend = LateBackend()
-    session = CompletionSession(CompletionService(backend=backend))
-    doc = Document("u", SOURCE, path="a.py").snapshot()
-    try:
-        assert session.prefetch(doc, 1, 4) is not None
-        wait_for(lambda: len(backend.requests) == 1)
-        assert backend.requests[0].deadline_ms == PREFETCH_DEADLINE_MS
-        session.request(doc, 1, 11)
-        wait_for(lambda: len(backend.requests) == 2)
-        assert backend.requests[1].deadline_ms == session.service.generation.deadline_ms
-        assert session.service.generation.deadline_ms < PREFETCH_DEADLINE_MS
-    finally:
-        session.close()
+    backend, session, doc = late
+    assert session.prefetch(doc, 1, 4) is not None
+    wait_for(lambda: len(backend.requests) == 1)
+    assert backend.requests[0].deadline_ms == PREFETCH_DEADLINE_MS
+    session.request(doc, 1, 11)
+    wait_for(lambda: len(backend.requests) == 2)
+    assert backend.requests[1].deadline_ms == session.service.generation.deadline_ms
+    assert session.service.generation.deadline_ms < PREFETCH_DEADLINE_MS
