@@ -155,12 +155,14 @@ class CompletionService:
     display_path: Callable[[str], str] | None = None  # the path a prompt shows (repo-relative)
 
     def layout(self, fim: FimInput) -> str:
-        """The prompt's layout: the configured one (`resolve_layout`), or psm for a backend
-        that cannot heal.
+        """The prompt's layout: the configured one (`resolve_layout`; "auto": the one the
+        backend's model was measured best with), or psm for a backend that cannot heal.
         """
         if not getattr(self.backend, "heals", False):
             return "psm"
-        return resolve_layout(self.generation.layout, fim)
+        return resolve_layout(
+            self.generation.layout, fim, getattr(self.backend, "layout", "stable")
+        )
 
     def prepare(
         self,

@@ -50,7 +50,9 @@ class GenerationSettings:
     deadline_ms: int = 10000  # bound on queueing, prompt evaluation and generation
     multiline: str = "auto"  # "auto" (decided at the cursor), "always" or "never"
     max_lines: int = 8  # cap on lines in a multi-line suggestion
-    layout: str = "stable"  # "stable": hole from the line start (KV reuse); "psm": classic
+    layout: str = "auto"  # "auto": the model's measured choice (its preset says; "stable" for
+    # other models); "stable": hole from the line start (KV reuse); "psm": classic; "hybrid":
+    # psm on a line of indentation only, stable on a line with text
     indentation: str = "model"  # line of indentation only: "model" writes its own, "hold" keeps
     # the user's (healed like a word: the suggestion starts at the cursor)
     context_placement: str = "suffix"  # context chunks: "repo" (repo-level header before the

@@ -90,7 +90,7 @@ TEMPLATES_BY_NAME = {t.name: t for t in (*TEMPLATES, PLAIN)}
 # and `generation.indentation`.
 PLACEMENTS = ("repo", "prefix", "suffix")
 INDENTATIONS = ("model", "hold")
-LAYOUTS = ("stable", "psm", "hybrid")
+LAYOUTS = ("auto", "stable", "psm", "hybrid")
 HASH_COMMENTS = (".py", ".pyi", ".rb", ".sh", ".toml", ".yaml", ".yml", ".r", ".pl")
 
 
@@ -195,11 +195,14 @@ def render_prompt(
 HEALED_TAIL = re.compile(r"\s*[^\s\w]?\w*$")
 
 
-def resolve_layout(layout: str, fim: FimInput) -> str:
-    """The layout this prompt is rendered in: "hybrid" is "psm" on a line of indentation only
-    (the user's indentation ends the prefix, as a plain FIM plugin has it) and "stable" on a
-    line with text (typing inside it keeps the KV cache).
+def resolve_layout(layout: str, fim: FimInput, model_layout: str = "stable") -> str:
+    """The layout this prompt is rendered in: "auto" is the model's own (`model_layout`);
+    "hybrid" is "psm" on a line of indentation only (the user's indentation ends the prefix,
+    as a plain FIM plugin has it) and "stable" on a line with text (typing inside it keeps
+    the KV cache).
     """
+    if layout == "auto":
+        layout = model_layout if model_layout != "auto" else "stable"
     if layout != "hybrid":
         return layout
     return "psm" if not fim.line_prefix.strip() else "stable"

@@ -82,7 +82,7 @@ def parse_settings(data: Any, base: CoveSettings | None = None) -> tuple[CoveSet
         )
     if not validate_choice(settings.generation.layout, LAYOUTS, "generation.layout", problems):
         settings = dataclasses.replace(
-            settings, generation=dataclasses.replace(settings.generation, layout="stable")
+            settings, generation=dataclasses.replace(settings.generation, layout="auto")
         )
     for key, label, choices in (
         ("indentation", "generation.indentation", INDENTATIONS),

@@ -155,6 +155,7 @@ class LocalBackend:
             )
         self.model_name = self.model_path.name
         self.model_info: ModelInfo | None = None  # set by open_local_backend: why this model
+        self.layout = "stable"  # `generation.layout: "auto"`: the preset's (open_local_backend)
         self.runtime: Runtime | None = None
         self._special_stop_ids = self._collect_stop_ids()
         self._token_cache: dict[str, int] = {}
@@ -489,6 +490,7 @@ class LocalBackend:
             .strip(),
             "preset": self.model_info.preset if self.model_info else "",
             "reason": self.model_info.reason if self.model_info else "",
+            "layout": self.layout,
             "threads": getattr(self.llm, "n_threads", None),
             "batch_threads": getattr(self.llm, "n_threads_batch", None),
             "gpu_backend": bool(self._llama_cpp.llama_supports_gpu_offload()),

@@ -88,6 +88,8 @@ def open_local_backend(settings: ModelSettings, *, verbose: bool = False) -> Loc
         use_mmap=decide_mmap(settings.mmap, info.preset),
     )
     backend.model_info, backend.runtime = info, runtime
+    preset = find_preset(info.preset) if info.preset else None
+    backend.layout = preset.layout if preset else "stable"
     return backend
 
 

@@ -34,6 +34,9 @@ class Preset:
     sha256: str  # of the assembled GGUF
     template: str  # the FIM template its vocabulary selects (checked when it loads)
     parts: tuple[Part, ...]
+    # What `generation.layout: "auto"` means with this model: the layout measured best on it
+    # (README, "Real code"); settings that differ per model are data here, not code.
+    layout: str = "stable"
 
     @property
     def distributions(self) -> tuple[str, ...]:

@@ -185,3 +185,10 @@ def test_user_choice_round_trip(tmp_path: Path, monkeypatch):
     assert model_store.read_user_choice() == "qwen2.5-coder-1.5b"
     model_store.write_user_choice("auto")
     assert model_store.read_user_choice() == "" and not written.exists()
+
+
+def test_every_presets_layout_is_a_concrete_layout_setting():
+    from engine.templates import LAYOUTS
+
+    for preset in PRESETS:
+        assert preset.layout in LAYOUTS and preset.layout != "auto", preset.name

@@ -113,6 +113,14 @@ def test_hybrid_layout_is_psm_on_a_line_of_indentation_only_and_stable_on_a_line
     assert resolve_layout("psm", FIM) == "psm"
 
 
+def test_auto_layout_is_the_models_own():
+    blank = FimInput(prefix="def f():\n", line_prefix="    ", suffix="")
+    assert resolve_layout("auto", blank) == "stable"  # a model without a measured choice
+    assert resolve_layout("auto", blank, "hybrid") == "psm"
+    assert resolve_layout("auto", FIM, "hybrid") == "stable"
+    assert resolve_layout("auto", blank, "auto") == "stable"  # never a loop
+
+
 def test_first_line_of_a_file_has_no_newline_to_move():
     fim = FimInput(prefix="", line_prefix="import ", suffix="\n")
     assert render_prompt(QWEN, fim) == "<|fim_prefix|><|fim_suffix|>\n<|fim_middle|>import"
