@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import builtins
+import contextlib
 import os
 import subprocess
 import threading
+from collections.abc import Iterator
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
@@ -27,6 +30,25 @@ def git(root: Path, *args: str) -> str:
         text=True,
     )
     return out.stdout
+
+
+@contextlib.contextmanager
+def opened_paths() -> Iterator[list[str]]:
+    """Every path this process passes to `open` inside the block, in order: what a privacy
+    test checks the index never read (a secret) or read only when it had to.
+    """
+    opened: list[str] = []
+    real_open = builtins.open
+
+    def spy(file, *args, **kwargs):
+        opened.append(str(file))
+        return real_open(file, *args, **kwargs)
+
+    builtins.open = spy
+    try:
+        yield opened
+    finally:
+        builtins.open = real_open
 
 
 @pytest.fixture(scope="session")

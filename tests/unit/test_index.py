@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import builtins
 import dataclasses
 import itertools
 import logging
@@ -20,7 +19,7 @@ from context.index.index import RepositoryIndex, database_path
 from context.index.tags import extract_symbols
 from context.settings import ContextSettings
 from context.syntax.languages import language_for
-from tests.conftest import git
+from tests.conftest import git, opened_paths
 
 GEOMETRY = '''"""Geometry."""
 
@@ -137,22 +136,14 @@ def test_new_untracked_file_added_by_update_and_ignored_one_refused(repo, settin
     assert "generated/out.py" not in index.paths() and "pkg/new.py" in index.paths()
 
 
-def test_secrets_are_never_opened_nor_stored(repo, settings, monkeypatch):
+def test_secrets_are_never_opened_nor_stored(repo, settings):
     write(repo, ".env", "API_TOKEN=sekrit-value-123\n")
     write(repo, "deploy/server.key", "sekrit-value-123\n")
     write(repo, "credentials.json", '{"token": "sekrit-value-123"}\n')
-    opened: list[str] = []
-    real_open = builtins.open
-
-    def spy(file, *args, **kwargs):
-        opened.append(str(file))
-        return real_open(file, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "open", spy)
-    index = RepositoryIndex(repo, settings)
-    stats = index.build()
-    assert index.update_file(repo / ".env") == "skipped:secret"
-    monkeypatch.undo()
+    with opened_paths() as opened:
+        index = RepositoryIndex(repo, settings)
+        stats = index.build()
+        assert index.update_file(repo / ".env") == "skipped:secret"
     assert stats.skipped["secret"] == 3
     assert not [p for p in opened if p.endswith((".env", ".key", "credentials.json"))]
     index.close()
@@ -251,7 +242,7 @@ def test_cancel_stops_after_a_batch(repo, settings):
     assert index.build().files == 202
 
 
-def test_git_blob_ids_spare_reading_files_git_knows_unchanged(repo, settings, monkeypatch):
+def test_git_blob_ids_spare_reading_files_git_knows_unchanged(repo, settings):
     write(repo, "pkg/app.py", "def edited():\n    pass\n")  # modified, not committed
     write(repo, "pkg/extra.py", "def untracked():\n    pass\n")
     found = files_module.discover_files(repo, settings)
@@ -261,16 +252,8 @@ def test_git_blob_ids_spare_reading_files_git_knows_unchanged(repo, settings, mo
     for path in ("pkg/geometry.py", "pkg/app.py", "pkg/extra.py"):
         os.utime(repo / path, ns=(5_000_000_000, 5_000_000_000))  # a checkout, a touch
     git(repo, "status", "--porcelain")  # git refreshes its index: stat changed, content not
-    opened: list[str] = []
-    real_open = builtins.open
-
-    def spy(file, *args, **kwargs):
-        opened.append(str(file))
-        return real_open(file, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "open", spy)
-    stats = index.build()
-    monkeypatch.undo()
+    with opened_paths() as opened:
+        stats = index.build()
     assert (stats.parsed, stats.touched) == (0, 3)
     # Only the files git cannot vouch for (modified, untracked) were read to compare hashes.
     assert sorted(Path(p).name for p in opened if p.endswith(".py")) == ["app.py", "extra.py"]

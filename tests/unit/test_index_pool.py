@@ -4,7 +4,6 @@ build in-process, on git repositories in tmp_path.
 
 from __future__ import annotations
 
-import builtins
 import dataclasses
 import logging
 import multiprocessing
@@ -17,7 +16,7 @@ from context.index import pool as pool_module
 from context.index.index import RepositoryIndex
 from context.settings import ContextSettings
 from lsp.settings import parse_settings
-from tests.conftest import git
+from tests.conftest import git, opened_paths
 
 FILES = 90  # over POOL_MIN_FILES: a cold build of this repository uses the pool
 
@@ -109,17 +108,9 @@ def test_pool_build_gives_the_index_an_in_process_build_gives(repo, tmp_path):
     assert multiprocessing.active_children() == []  # the pool ends with its build
 
 
-def test_pool_build_reads_every_file_in_this_process(repo, tmp_path, monkeypatch):
-    opened: list[str] = []
-    real_open = builtins.open
-
-    def spy(file, *args, **kwargs):
-        opened.append(str(file))
-        return real_open(file, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "open", spy)
-    stats, (rows, _) = built(repo, settings_for(tmp_path, "pool", 2))
-    monkeypatch.undo()
+def test_pool_build_reads_every_file_in_this_process(repo, tmp_path):
+    with opened_paths() as opened:
+        stats, (rows, _) = built(repo, settings_for(tmp_path, "pool", 2))
     assert stats.workers == 2
     # Workers get bytes, never a path to open: the privacy audit of this process sees all.
     indexed = {repo / row[0] for row in rows["files"]}
