@@ -14,12 +14,21 @@ vim.api.nvim_set_hl(0, 'CoveGhostText', { link = 'Comment', default = true })
 
 local group = vim.api.nvim_create_augroup('cove', { clear = true })
 
+--- The client an LSP event (LspAttach, LspProgress) is about, when it is Cove's.
+---@return vim.lsp.Client?
+local function cove_client(args)
+  local client = vim.lsp.get_client_by_id(args.data.client_id)
+  if client and client.name == require('cove.config').values.name then
+    return client
+  end
+end
+
 vim.api.nvim_create_autocmd('LspAttach', {
   group = group,
   desc = 'Cove: ghost text and keys for buffers the Cove server attaches to',
   callback = function(args)
-    local client = vim.lsp.get_client_by_id(args.data.client_id)
-    if client and client.name == require('cove.config').values.name then
+    local client = cove_client(args)
+    if client then
       require('cove').on_attach(client, args.buf)
     end
   end,
@@ -29,8 +38,8 @@ vim.api.nvim_create_autocmd('LspProgress', {
   group = group,
   desc = 'Cove: follow model loading and indexing',
   callback = function(args)
-    local client = vim.lsp.get_client_by_id(args.data.client_id)
-    if client and client.name == require('cove.config').values.name then
+    local client = cove_client(args)
+    if client then
       require('cove').on_progress(client.id, args.data.params)
     end
   end,
