@@ -34,6 +34,16 @@ async def start(spec: str):
     return client
 
 
+def at_cursor(uri: str, line: int, character: int) -> types.CodeActionParams:
+    """A code-action request for an empty selection at (line, character), as editors send."""
+    cursor = types.Position(line=line, character=character)
+    return types.CodeActionParams(
+        text_document=types.TextDocumentIdentifier(uri=uri),
+        range=types.Range(start=cursor, end=cursor),
+        context=types.CodeActionContext(diagnostics=[]),
+    )
+
+
 def git(repo: Path, *args: str) -> None:
     subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
 
@@ -43,16 +53,7 @@ async def test_docstring_action_resolves_to_an_edit_below_the_signature(tmp_path
     try:
         uri = (tmp_path / "geometry.py").as_uri()
         open_doc(client, SOURCE, uri)
-        actions = await client.text_document_code_action_async(
-            types.CodeActionParams(
-                text_document=types.TextDocumentIdentifier(uri=uri),
-                range=types.Range(
-                    start=types.Position(line=3, character=4),
-                    end=types.Position(line=3, character=4),
-                ),
-                context=types.CodeActionContext(diagnostics=[]),
-            )
-        )
+        actions = await client.text_document_code_action_async(at_cursor(uri, 3, 4))
         titles = [a.title for a in actions]
         assert "Cove: Write docstring" in titles and "Cove: Explain" in titles
         docstring = next(a for a in actions if a.title == "Cove: Write docstring")
@@ -64,16 +65,7 @@ async def test_docstring_action_resolves_to_an_edit_below_the_signature(tmp_path
         assert edit.range.start.line == 4 and '"""' in edit.new_text
 
         # No action on a blank line outside any definition.
-        blank = await client.text_document_code_action_async(
-            types.CodeActionParams(
-                text_document=types.TextDocumentIdentifier(uri=uri),
-                range=types.Range(
-                    start=types.Position(line=1, character=0),
-                    end=types.Position(line=1, character=0),
-                ),
-                context=types.CodeActionContext(diagnostics=[]),
-            )
-        )
+        blank = await client.text_document_code_action_async(at_cursor(uri, 1, 0))
         assert not any(a.title == "Cove: Write docstring" for a in blank or [])
 
         markdown = await client.workspace_execute_command_async(
@@ -114,16 +106,7 @@ async def test_emacs_gets_a_populated_edit_and_commit_message_command(tmp_path: 
     try:
         uri = (repo / "shapes.py").as_uri()
         open_doc(client, (repo / "shapes.py").read_text(), uri)
-        actions = await client.text_document_code_action_async(
-            types.CodeActionParams(
-                text_document=types.TextDocumentIdentifier(uri=uri),
-                range=types.Range(
-                    start=types.Position(line=4, character=0),
-                    end=types.Position(line=4, character=0),
-                ),
-                context=types.CodeActionContext(diagnostics=[]),
-            )
-        )
+        actions = await client.text_document_code_action_async(at_cursor(uri, 4, 0))
         docstring = next(a for a in actions if a.title == "Cove: Write docstring")
         assert docstring.edit is not None  # eglot has no resolveSupport: the edit comes at once
         assert docstring.edit.document_changes[0].edits[0].range.start.line == 5
