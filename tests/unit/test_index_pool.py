@@ -8,6 +8,8 @@ import dataclasses
 import logging
 import multiprocessing
 import os
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -93,6 +95,11 @@ def niceness(jobs):
     return [], {"nice": float(os.nice(0))}
 
 
+def main_modules(jobs):
+    """A worker job that reports whether the worker ran the parent's main script."""
+    return [], {"main": float(hasattr(sys.modules["__main__"], "RAN"))}
+
+
 def test_pool_build_gives_the_index_an_in_process_build_gives(repo, tmp_path):
     here, here_found = built(repo, settings_for(tmp_path, "here", 0))
     pooled, pooled_found = built(repo, settings_for(tmp_path, "pool", 2))
@@ -162,6 +169,23 @@ def test_workers_run_below_the_server_priority(monkeypatch):
     finally:
         pool.close()
     assert clock["nice"] == min(os.nice(0) + pool_module.WORKER_NICE, 19)
+
+
+def test_workers_do_not_import_the_main_module(tmp_path, monkeypatch):
+    # As under the `cove` script: spawn would run the script (and import lsp.cli) first.
+    script = tmp_path / "cove_main.py"
+    script.write_text("RAN = True\n")
+    main = types.ModuleType("__main__")
+    main.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", main)
+    monkeypatch.setattr(pool_module, "WORK", main_modules)
+    pool = pool_module.ParsePool(1)
+    try:
+        _, clock = pool.answer(pool.submit([]), [])
+    finally:
+        pool.close()
+    assert sys.modules["__main__"] is main
+    assert clock == {"main": 0.0}
 
 
 def test_workers_setting_is_checked_and_capped_by_cores():
