@@ -119,6 +119,7 @@ class PreparedCompletion:
     fim: FimInput
     request: GenerationRequest
     context_ms: float
+    layout: str = "stable"  # the layout the prompt was rendered in (`CompletionService.layout`)
 
 
 def decide_multiline(window: CursorWindow, policy: str, syntax: bool | None = None) -> bool:
@@ -164,6 +165,10 @@ class CompletionService:
             self.generation.layout, fim, getattr(self.backend, "layout", "stable")
         )
 
+    def typing_layout(self, fim: FimInput) -> str:
+        """The layout of the next keystroke's prompt on this line (the line then has text)."""
+        return self.layout(dataclasses.replace(fim, line_prefix=fim.line_prefix + "x"))
+
     def prepare(
         self,
         document: Snapshot,
@@ -177,12 +182,15 @@ class CompletionService:
         window: CursorWindow | None = None,
         alternatives: int = 0,
         deadline_ms: int | None = None,
+        layout: str | None = None,
     ) -> PreparedCompletion:
         """Cut the window (unless the caller already did), gather context, render the prompt.
 
         `document` is one version of the buffer: its lines, language (from the client's
         languageId when it sent one) and, for an open document, the tree kept current.
         `deadline_ms`: this request's own bound (default `generation.deadlineMs`).
+        `layout`: render in this layout instead of the configured one (a warm-up of the
+        prompt the next keystroke will need, `CompletionSession`).
         Raises ValueError on a bad position.
         """
         started = time.perf_counter()
@@ -220,7 +228,7 @@ class CompletionService:
             max_lines=self.generation.max_lines,
             indent=block_indent(window.line_prefix, window.previous_line) if is_multi else 0,
         )
-        layout = self.layout(fim)
+        layout = layout or self.layout(fim)
         request = GenerationRequest(
             prompt=render_prompt(
                 self.backend.template, fim, layout, self.generation.context_placement
@@ -238,6 +246,7 @@ class CompletionService:
             fim=fim,
             request=request,
             context_ms=(time.perf_counter() - started) * 1000,
+            layout=layout,
         )
 
     def _syntax_multiline(self, document: Snapshot, line: int, character: int) -> bool | None:
@@ -261,7 +270,7 @@ class CompletionService:
         self, prepared: PreparedCompletion, result: GenerationResult, started: float
     ) -> Completion:
         """Post-process the raw generation into the suggestion."""
-        continued = continued_line(self.backend.template, prepared.fim, self.layout(prepared.fim))
+        continued = continued_line(self.backend.template, prepared.fim, prepared.layout)
         text = self._clean(prepared, continued, result.text)
         if result.stop_reason == "cancelled":
             text = ""

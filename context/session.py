@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from context.cache import ResultCache, ShownSuggestion, TypedAheadCache, text_key
-from context.completion import Choice, Completion, CompletionService
+from context.completion import Choice, Completion, CompletionService, PreparedCompletion
 from context.document import Snapshot
 from context.window import cursor_window
 from engine.confidence import Confidence
@@ -235,8 +235,53 @@ class CompletionSession:
                     self.results.put(key, kept)
             self._remember(uri, line, prepared.window, completion.text, completion.confidence)
             _settle(future, completion)
+            if completion.stop_reason not in ("cancelled", "deadline"):
+                self._warm_typing(document, line, character, prepared)
 
         self.service.backend.submit(prepared.request).add_done_callback(on_result)
+
+    def _warm_typing(
+        self, document: Snapshot, line: int, character: int, answered: PreparedCompletion
+    ) -> None:
+        """After an answer in one layout where the next keystroke's prompt has another (the
+        "hybrid" layout: psm on a line of indentation only, stable once it has text), evaluate
+        that prompt while the model is idle, so the first character typed does not pay for
+        the whole suffix again. Speculative: any real request stops it, and what it
+        evaluated stays in the KV cache for that request's shared prefix.
+        """
+        layout = self.service.typing_layout(answered.fim)
+        if layout == answered.layout or not getattr(self.service.backend, "heals", False):
+            return
+        entry = self._supersede(document.uri, True, if_idle=True)
+        if entry is None:
+            return
+
+        def warm() -> None:
+            try:
+                if entry.cancel.is_set():
+                    self._done(document.uri, entry)
+                    return
+                prepared = self.service.prepare(
+                    document,
+                    line,
+                    character,
+                    cancel=entry.cancel,
+                    window=answered.window,
+                    max_tokens=1,
+                    layout=layout,
+                    deadline_ms=max(PREFETCH_DEADLINE_MS, self.service.generation.deadline_ms),
+                )
+                submitted = self.service.backend.submit(prepared.request)
+            except BaseException:  # a warm-up is a bonus: never an error for the user
+                self._done(document.uri, entry)
+                log.debug("warming the typing prompt failed", exc_info=True)
+                return
+            submitted.add_done_callback(lambda _: self._done(document.uri, entry))
+
+        try:
+            self._preparer.submit(warm)
+        except RuntimeError:  # the session closed meanwhile
+            self._done(document.uri, entry)
 
     def _remember(
         self, uri: str, line: int, window, suggestion: str, confidence: Confidence | None

@@ -125,3 +125,60 @@ def test_language_id_and_kept_tree_decide_multiline():
     assert plain.multiline is True  # the CLI path: the heuristic (a line after `:`)
     by_id = service.submit("x = [\n    \n]\n", "notes.txt", 1, 4, language="python")
     assert by_id.result(timeout=5).multiline is False  # tree-sitter: inside a list
+
+
+class HealingBackend(FakeBackend):
+    """A backend that heals (the local model's kind) and prefers the hybrid layout."""
+
+    heals = True
+    layout = "hybrid"
+
+
+def _wait_for(condition, seconds: float = 5.0) -> None:
+    deadline = threading.Event()
+    for _ in range(int(seconds * 100)):
+        if condition():
+            return
+        deadline.wait(0.01)
+    raise AssertionError("condition not met in time")
+
+
+def test_a_line_start_answered_in_psm_warms_the_stable_prompt_the_first_keystroke_needs():
+    backend = HealingBackend(reply="return x")
+    service = CompletionService(backend=backend)
+    session = CompletionSession(service)
+    doc = Document("file:///a.py", "def f(x):\n    \n\nprint(f(1))\n", path="/a.py")
+    try:
+        _, future, _ = session.request(doc.snapshot(), 1, 4)
+        assert future.result(5).text == "return x"
+        _wait_for(lambda: len(backend.requests) == 2)
+        answered, warm = backend.requests
+        assert answered.prompt.endswith("<|fim_middle|>")  # psm: the indentation ends the prefix
+        assert "def f(x):\n    <|fim_suffix|>" in answered.prompt
+        assert warm.max_tokens == 1
+        # The next keystroke's prompt (the line has text: stable) is the one warmed.
+        doc.apply_change((1, 4), (1, 4), "z")  # not the suggestion: the model runs
+        typed = service.prepare(doc.snapshot(), 1, 5).request.prompt
+        assert typed == warm.prompt
+        _wait_for(lambda: not session.busy())
+        # A line with text is stable already: nothing more to warm.
+        _, future, _ = session.request(doc.snapshot(), 1, 5)
+        future.result(5)
+        _wait_for(lambda: not session.busy())
+        assert len(backend.requests) == 3
+    finally:
+        session.close()
+
+
+def test_no_warm_up_when_the_layout_does_not_change_on_typing():
+    backend = HealingBackend(reply="return x")
+    backend.layout = "stable"
+    session = CompletionSession(CompletionService(backend=backend))
+    doc = Document("file:///a.py", "def f(x):\n    \n", path="/a.py")
+    try:
+        _, future, _ = session.request(doc.snapshot(), 1, 4)
+        future.result(5)
+        _wait_for(lambda: not session.busy())
+        assert len(backend.requests) == 1
+    finally:
+        session.close()
