@@ -9,6 +9,8 @@ language table, `context.syntax.languages`; this module only turns query matches
 from __future__ import annotations
 
 import logging
+import operator
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +22,8 @@ SIGNATURE_MAX_LINES = 6
 SIGNATURE_MAX_CHARS = 400
 SMALL_TYPE_LINES = 15  # a type this short is shown whole (struct fields, enum members)
 TYPE_KINDS = frozenset({"class", "type", "interface", "struct", "enum", "module"})
+HEADER_STOPS = re.compile(rb"[{(;=]")  # before the node on its line: not a modifier
+SYMBOL_ORDER = operator.attrgetter("start_line", "name")
 
 
 @dataclass(frozen=True)
@@ -39,9 +43,9 @@ def _line_start(source: bytes, offset: int) -> int:
 
 def _header_start(source: bytes, node: Any) -> int:
     """Start of the definition's header: back to the line start over modifiers (`export const`)."""
-    start = _line_start(source, node.start_byte)
-    before = source[start : node.start_byte]
-    return start if not any(c in before for c in b"{(;=") else node.start_byte
+    offset = node.start_byte
+    start = _line_start(source, offset)
+    return start if HEADER_STOPS.search(source, start, offset) is None else offset
 
 
 def _body(node: Any) -> Any | None:
@@ -53,6 +57,9 @@ def _body(node: Any) -> Any | None:
 
 
 def _trim(text: str, max_lines: int) -> str:
+    text = text.rstrip()
+    if "\n" not in text and len(text) <= SIGNATURE_MAX_CHARS:
+        return text  # one short line, most headers: what the general case below gives
     lines = [ln.rstrip() for ln in text.rstrip().split("\n")]
     if len(lines) > max_lines:
         lines = lines[:max_lines] + [lines[0][: len(lines[0]) - len(lines[0].lstrip())] + "..."]
@@ -70,10 +77,14 @@ def _has_functions(node: Any) -> bool:
     return False
 
 
-def signature_of(source: bytes, node: Any, kind: str) -> str:
-    """Header of a definition: up to its body; a short type is kept whole."""
+def signature_of(source: bytes, node: Any, kind: str, lines: int | None = None) -> str:
+    """Header of a definition: up to its body; a short type is kept whole.
+
+    `lines`: the node's line count, when the caller has it already.
+    """
     start = _header_start(source, node)
-    lines = node.end_point[0] - node.start_point[0] + 1
+    if lines is None:
+        lines = node.end_point[0] - node.start_point[0] + 1
     if kind in TYPE_KINDS and lines <= SMALL_TYPE_LINES and not _has_functions(node):
         return _trim(
             source[start : node.end_byte].decode("utf-8", errors="replace"), SMALL_TYPE_LINES
@@ -111,19 +122,22 @@ def extract_symbols(lang: str | None, source: bytes, tree: Any | None = None) ->
         return []
     found: dict[tuple[str, int], Symbol] = {}
     for _, captures in matches:
-        kinds = [k for k in captures if k.startswith("definition.")]
-        names = captures.get("name") or []
-        if not kinds or not names or not captures[kinds[0]]:
+        capture = next((k for k in captures if k.startswith("definition.")), "")
+        names = captures.get("name")
+        nodes = captures.get(capture) if capture else None
+        if not names or not nodes:
             continue
-        node = captures[kinds[0]][0]
-        kind = kinds[0].split(".", 1)[1]
+        node = nodes[0]
+        kind = capture.split(".", 1)[1]
         name = (names[0].text or b"").decode("utf-8", errors="replace")
-        symbol = Symbol(
+        start_line, end_line = node.start_point[0] + 1, node.end_point[0] + 1
+        if (name, start_line) in found:
+            continue  # the first match of a definition wins; its header is not needed twice
+        found[name, start_line] = Symbol(
             name=name,
             kind=kind,
-            start_line=node.start_point[0] + 1,
-            end_line=node.end_point[0] + 1,
-            signature=signature_of(source, node, kind),
+            start_line=start_line,
+            end_line=end_line,
+            signature=signature_of(source, node, kind, end_line - start_line + 1),
         )
-        found.setdefault((name, symbol.start_line), symbol)
-    return sorted(found.values(), key=lambda s: (s.start_line, s.name))
+    return sorted(found.values(), key=SYMBOL_ORDER)
