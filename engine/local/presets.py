@@ -67,6 +67,9 @@ QWEN_05B = Preset(
     size=491_400_064,
     sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
     template="qwen2.5-coder",
+    # The stable layout: at line starts it beat the plain psm prompt on the 0.5B (464
+    # real-code positions, EM 0.159 against 0.106; README, "Real code").
+    layout="stable",
     parts=_parts(
         (89_128_960, "92124822fec8a47cecae859a57227d3dd6c6cae8031c29e7f022f81ae2855deb"),
         (89_128_960, "6c46825cdfb1cf4349b81976b6e3d4cf8cb8e3f89324f274de96936814ee31f2"),
@@ -87,6 +90,9 @@ QWEN_15B = Preset(
     size=1_117_320_768,
     sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
     template="qwen2.5-coder",
+    # At a line start the 1.5B does best on the plain psm prompt (164 real-code positions:
+    # 7/2 against "stable", the same answers as the naive prompt; README, "Real code").
+    layout="hybrid",
     parts=_parts(
         (52_428_800, "7872c22da6ba1cc8ca26ec9151066865ccc8c1699fffac102b8f4148de6cc746"),
         (52_428_800, "a98fae57b5a5c29fceb14601ae8a8a6a0c43cb0793b72dcbad5521ee35e9c18b"),

@@ -25,6 +25,13 @@ def test_template_detected_from_real_vocabulary(backend):
     assert not backend.is_special("fim_prefix")
 
 
+def test_the_presets_layout_is_what_auto_means_for_the_loaded_model(backend):
+    from engine.local.presets import find_preset
+
+    preset = find_preset(backend.model_info.preset)
+    assert preset is not None and backend.layout == preset.layout == backend.describe()["layout"]
+
+
 # Tests check behaviour, not speed: a loaded CI machine must not turn them into deadline tests.
 PATIENT = GenerationSettings(deadline_ms=120_000)
 
