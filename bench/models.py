@@ -6,8 +6,7 @@ suggestion, warm keystrokes (a line typed character by character), load time and
 Each model runs in a child process of its own (a clean peak RSS, no page cache shared in
 Python), through the same CompletionService the server uses, with no context and no result
 caches: every keystroke is a model call, so the numbers are the model's, in the layout each model ships
-with (`generation.layout: "auto"`: the 1.5B's first typed character re-evaluates the suffix
-after its psm line start) with KV reuse. Results are kept per model in OUT/models.json; `--resume` skips models already
+with (`generation.layout: "auto"`, the preset's) with KV reuse. Results are kept per model in OUT/models.json; `--resume` skips models already
 measured (a long run can be split into turns under the model lock).
 """
 
