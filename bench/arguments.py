@@ -101,6 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     real.add_argument(
         "--kinds", default="line,api,control", help="comma-separated position kinds to measure"
     )
+    real.add_argument(
+        "--start",
+        type=int,
+        default=0,
+        help="skip the plan's first N positions of the asked kinds (an earlier run measured them)",
+    )
     return parser
 
 
@@ -122,4 +128,5 @@ def realcode_options(args):
         only=tuple(n for n in args.only.split(",") if n),
         context_every=args.context_every,
         kinds=tuple(k for k in args.kinds.split(",") if k),
+        start=args.start,
     )

@@ -66,6 +66,7 @@ class RealCodeOptions:
     minutes: float = 0.0  # stop starting positions after this long (0: no limit)
     context_every: int = 1  # context pipelines on every k-th position only (model time)
     kinds: tuple[str, ...] = KINDS  # position kinds to measure
+    start: int = 0  # skip the plan's first `start` positions of those kinds
     repos: Path | None = None
     only: tuple[str, ...] = ()  # repository names to run (empty: all)
 
@@ -207,12 +208,16 @@ def run_realcode(
     plan = interleave(groups) if saved is None else saved
     started = time.perf_counter()
     pipelines = [make_pipelines(backend, base, repo, options) for _, repo in repos]
+    asked = 0  # positions of the asked kinds seen so far
     for done, (number, pos) in enumerate(plan, start=1):
         spec, repo = repos[number]
         where = f"real/{spec.label}/{pos.path}:{pos.line + 1}:{pos.column}/{pos.kind}"
         if options.minutes and time.perf_counter() - started > options.minutes * 60:
             break  # the next run resumes here
         if pos.kind not in options.kinds:
+            continue
+        asked += 1
+        if asked <= options.start:
             continue
         for name, measure in pipelines[number].items():
             key = f"{where}/{name}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 import tarfile
@@ -373,3 +374,24 @@ def test_runner_measures_every_pipeline_once_and_resumes(tiny_repo, tmp_path: Pa
         for p in placed
     )  # ctx-prefix
     assert any("# Path: pkg/util.py" in p.split("<|fim_suffix|>")[1] for p in placed)  # suffix
+
+
+def test_runner_start_skips_the_first_positions_of_the_asked_kinds(tiny_repo, tmp_path: Path):
+    from bench.quality import Ledger
+    from bench.realcode import RealCodeOptions, run_realcode
+    from context.completion import CompletionService
+
+    listing = tmp_path / "repos.toml"
+    listing.write_text(
+        f'[[repo]]\nname = "tiny"\npath = "{tiny_repo.root}"\nlanguages = ["python"]\n'
+    )
+    backend = EchoBackend({"next": "x = 1"})
+    every = RealCodeOptions(per_kind=2, repos=listing, pipelines=("naive",))
+    whole = Ledger(tmp_path / "all.jsonl")
+    run_realcode(backend, CompletionService(backend=backend), whole, every)
+    order = [i["kind"] for i in whole.items.values()]  # the plan's order
+    later = dataclasses.replace(every, kinds=("line", "control"), start=1)
+    ledger = Ledger(tmp_path / "later.jsonl")
+    run_realcode(backend, CompletionService(backend=backend), ledger, later)
+    line_starts = [k for k in order if k != "api"]
+    assert [i["kind"] for i in ledger.items.values()] == line_starts[1:]
