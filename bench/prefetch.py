@@ -8,7 +8,10 @@ automatic inline request asks at that cursor. The latency is the request's round
 the server's log line says what the model evaluated for it (new / reused prompt tokens)
 and whether a cache answered.
 
-    python -m bench.prefetch [--pause 2] [--files 8] [--out DIR]
+    python -m bench.prefetch [--pause 2] [--files 8] [--window 512,128] [--out DIR]
+
+`--window PREFIX,SUFFIX` sets both servers' `budget.prefixTokens` / `budget.suffixTokens`
+(default: the shipped window), to show what a smaller first prompt buys on this machine.
 """
 
 from __future__ import annotations
@@ -63,10 +66,14 @@ def opened_at(path: Path) -> tuple[str, int, int]:
     return "\n".join([*lines[:i], lines[i][:indent], *lines[i + 1 :]]), i, indent
 
 
-def start_server(prefetch: bool) -> WireClient:
-    """A `cove serve` with the defaults but `features.prefetch`; the model loaded."""
+def start_server(prefetch: bool, budget: dict | None = None) -> WireClient:
+    """A `cove serve` with the defaults but `features.prefetch` (and `budget`, when given);
+    the model loaded.
+    """
     client = WireClient([sys.executable, "-m", "lsp.cli", "serve"])
-    options = {"features": {"logLevel": "info", "prefetch": prefetch}}
+    options: dict = {"features": {"logLevel": "info", "prefetch": prefetch}}
+    if budget:
+        options["budget"] = budget
     status = client.initialize(options)["status"]
     if status["state"] != "ready":
         raise RuntimeError(f"the server did not load its model: {status}")
@@ -104,9 +111,11 @@ def first_suggestion(client: WireClient, path: Path, pause_s: float, prefetch: b
     )
 
 
-def run_pairs(files: list[Path], pause_s: float) -> list[FirstSuggestion]:
+def run_pairs(
+    files: list[Path], pause_s: float, budget: dict | None = None
+) -> list[FirstSuggestion]:
     """Both servers, each file once in each, the order alternating file by file."""
-    servers = {True: start_server(True), False: start_server(False)}
+    servers = {True: start_server(True, budget), False: start_server(False, budget)}
     results = []
     try:
         for index, path in enumerate(files):
@@ -118,12 +127,14 @@ def run_pairs(files: list[Path], pause_s: float) -> list[FirstSuggestion]:
     return results
 
 
-def bench_prefetch(report: Report, pause_s: float = 2.0, count: int = len(FILES)) -> list:
+def bench_prefetch(
+    report: Report, pause_s: float = 2.0, count: int = len(FILES), budget: dict | None = None
+) -> list:
     """Rows: the first suggestion's latency after open + pause (p50, max) and its new
     prompt tokens, prefetch off (baseline) → on; a section with every file.
     """
     files = [ROOT / name for name in FILES[:count]]
-    results = run_pairs(files, pause_s)
+    results = run_pairs(files, pause_s, budget)
     off = [r for r in results if not r.prefetch]
     on = [r for r in results if r.prefetch]
     ms = lambda rs: [r.latency_ms for r in rs]  # noqa: E731
@@ -146,7 +157,8 @@ def bench_prefetch(report: Report, pause_s: float = 2.0, count: int = len(FILES)
     report.sections.append(
         f"First suggestion after opening a file and pausing {pause_s:g} s ({len(on)} files of "
         f"this project, the middle code line emptied past its indentation, the cursor there; "
-        f"two servers side by side, the order alternating; load {_load()}): p50/max "
+        f"two servers side by side, the order alternating; window "
+        f"{json.dumps(budget) if budget else 'the default'}; load {_load()}): p50/max "
         f"{percentile(ms(off), 50):.0f}/{max(ms(off)):.0f} ms without prefetch, "
         f"{percentile(ms(on), 50):.0f}/{max(ms(on)):.0f} ms with it; {within} of {len(on)} "
         f"within 2 s with it.\n\n"
@@ -166,10 +178,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.prefetch")
     parser.add_argument("--pause", type=float, default=2.0, help="seconds between open and ask")
     parser.add_argument("--files", type=int, default=len(FILES), help="how many of the files")
+    parser.add_argument(
+        "--window", help="PREFIX,SUFFIX: both servers' budget.prefixTokens, budget.suffixTokens"
+    )
     parser.add_argument("--out", type=Path, help="write report.md and results.json here")
     args = parser.parse_args(argv)
+    budget = None
+    if args.window:
+        try:
+            prefix, suffix = (int(n) for n in args.window.split(","))
+        except ValueError:
+            parser.error(f"--window wants two token counts, PREFIX,SUFFIX (got {args.window!r})")
+        budget = {"prefixTokens": prefix, "suffixTokens": suffix}
     report = Report()
-    results = bench_prefetch(report, args.pause, args.files)
+    results = bench_prefetch(report, args.pause, args.files, budget)
     command = "python -m bench.prefetch " + " ".join(argv if argv is not None else sys.argv[1:])
     text = report.markdown(command)
     print(text)
