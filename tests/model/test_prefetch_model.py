@@ -45,10 +45,12 @@ def cold(backend):
     backend.kept = original
 
 
-def first_suggestion(backend, document, line, column, prefetch_s: float | None):
+def first_suggestion(backend, document, line, column, prefetch_s: float | None, asked=None):
     """A fresh session's first answer at (line, column); with `prefetch_s`, a prefetch
-    starts that long before the request (which supersedes it if it is still running;
-    0: the request waits until the prefetch has finished).
+    starts that long before the request (0: the request waits until the prefetch has
+    finished). A request for the prefetch's own document version adopts a prefetch still
+    running; one for `asked` (another version, the same text) supersedes it.
+    Returns (the answer, whether the request adopted the prefetch).
     """
     session = CompletionSession(CompletionService(backend=backend, generation=PATIENT))
     try:
@@ -59,8 +61,9 @@ def first_suggestion(backend, document, line, column, prefetch_s: float | None):
                 time.sleep(prefetch_s)
             else:
                 assert started[1].result(timeout=300).stop_reason != "cancelled"
-        _, future, _ = session.request(document, line, column)
-        return future.result(timeout=300)
+        _, future, _ = session.request(asked or document, line, column)
+        adopted = prefetch_s is not None and future is started[1]
+        return future.result(timeout=300), adopted
     finally:
         session.close()
 
@@ -74,15 +77,24 @@ def flush(backend) -> None:
 def test_a_prefetch_gives_the_same_suggestion_for_fewer_new_tokens(cold):
     document, line, column = opened("context/completion.py")
     flush(cold)
-    plain = first_suggestion(cold, document, line, column, None)
+    plain, _ = first_suggestion(cold, document, line, column, None)
     assert plain.tokens.new >= 256 and plain.text  # a real, cold prompt
     flush(cold)
-    # Cut short: the real request comes while the prefetch still evaluates the prompt
-    # (about 1,000 tokens take several seconds on two cores).
-    cut = first_suggestion(cold, document, line, column, 1.0)
+    # Cut short: a request for another version of the same text comes while the prefetch
+    # still evaluates the prompt (about 1,000 tokens take several seconds on two cores).
+    text = "\n".join(document.lines)
+    again = Document(document.uri, text, path=document.path, language_id="python").snapshot()
+    cut, adopted = first_suggestion(cold, document, line, column, 1.0, asked=again)
+    assert not adopted
     flush(cold)
-    whole = first_suggestion(cold, document, line, column, 0)  # the prefetch finished
+    whole, _ = first_suggestion(cold, document, line, column, 0)  # the prefetch finished
     for after in (cut, whole):
         assert after.text == plain.text
         assert after.tokens.new < plain.tokens.new, (plain.tokens, after.tokens, after.cache)
     assert whole.cache == "result" and whole.tokens.new == 0
+    flush(cold)
+    # The same version while the prefetch still runs (on two cores it does: see above):
+    # the request takes its answer, the prompt evaluated once. A machine fast enough to
+    # finish it within the second answers from the result cache instead.
+    joined, adopted = first_suggestion(cold, document, line, column, 1.0)
+    assert joined.text == plain.text and (adopted or joined.cache == "result")

@@ -131,3 +131,26 @@ def test_a_prefetch_is_not_cut_off_at_the_deadline_of_a_request_someone_waits_fo
     wait_for(lambda: len(backend.requests) == 2)
     assert backend.requests[1].deadline_ms == session.service.generation.deadline_ms
     assert session.service.generation.deadline_ms < PREFETCH_DEADLINE_MS
+
+
+def test_a_real_request_at_the_prefetched_position_adopts_the_prefetch(late):
+    """The user asks where the prefetch is working, on the same text: the request waits for
+    the prefetch's answer instead of dropping it and generating the line again; anywhere
+    else (or on other text) the prefetch gives way as before.
+    """
+    backend, session, doc = late
+    _, prefetched = session.prefetch(doc, 1, 4)
+    wait_for(lambda: len(backend.requests) == 1)
+    _, real, cancel = session.request(doc, 1, 4)
+    assert real is prefetched and not cancel.is_set()
+    assert session.prefetch(doc, 0, 0) is None  # now a real request: no prefetch displaces it
+    backend.pending.set_result(_result())
+    assert real.result(timeout=5).text == "x" and len(backend.requests) == 1
+    wait_for(lambda: not session.busy())
+
+    edited = Document("u", SOURCE + "\n# edited", path="a.py").snapshot()
+    _, prefetched = session.prefetch(edited, 0, 3)
+    wait_for(lambda: len(backend.requests) == 2)
+    other_text = Document("u", SOURCE + "\n# edited", path="a.py").snapshot()
+    _, fresh, _ = session.request(other_text, 0, 3)  # equal text, but not this version's lines
+    assert fresh is not prefetched and backend.requests[1].cancel.is_set()
