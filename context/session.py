@@ -35,10 +35,9 @@ class _InFlight:
     request_id: str
     cancel: threading.Event
     speculative: bool
-    # A speculative request's (document lines, line, character) and future: a real request
-    # for exactly that position and text adopts it instead of starting over.
-    target: tuple[list[str], int, int] | None = None
-    future: concurrent.futures.Future[Completion] | None = None
+    # A speculative request's (document lines, line, character, future): a real request for
+    # exactly that position and text adopts it instead of starting over.
+    target: tuple[list[str], int, int, concurrent.futures.Future[Completion]] | None = None
 
 
 class CompletionSession:
@@ -140,38 +139,40 @@ class CompletionSession:
             options.setdefault("alternatives", self.service.generation.alternatives)
         if not speculative and not options:
             adopted = self._adopt(document, line, character)
-            if adopted is not None and adopted.future is not None:
-                return adopted.request_id, adopted.future, adopted.cancel
+            if adopted is not None:
+                return adopted
         entry = self._supersede(document.uri, speculative)
         assert entry is not None  # only `if_idle` registers nothing
         future = self._launch(document, line, character, entry, started, options)
         return entry.request_id, future, entry.cancel
 
-    def _adopt(self, document: Snapshot, line: int, character: int) -> _InFlight | None:
+    def _adopt(
+        self, document: Snapshot, line: int, character: int
+    ) -> tuple[str, concurrent.futures.Future[Completion], threading.Event] | None:
         """The speculative request in flight (a prefetch, a speculation) for exactly this
         text and position, now a real one: the user gets its answer when it is done, not
         a fresh generation after it is dropped (on two cores, the line's generation alone
         is ~1-2 s). Every other request in flight is cancelled, as a new request would do.
-        None when there is no such request.
+        (request id, future, cancel event) as `request` returns them; None when there is
+        no such request.
         """
         with self._lock:
             entry = self._in_flight.get(document.uri)
+            if entry is None or not entry.speculative or entry.target is None:
+                return None
+            lines, at_line, at_character, future = entry.target
             if (
-                entry is None
-                or not entry.speculative
+                lines is not document.lines
+                or (at_line, at_character) != (line, character)
                 or entry.cancel.is_set()
-                or entry.future is None
-                or entry.future.done()
-                or entry.target is None
-                or entry.target[0] is not document.lines
-                or entry.target[1:] != (line, character)
+                or future.done()
             ):
                 return None
             for other in self._in_flight.values():
                 if other is not entry:
                     other.cancel.set()
             entry.speculative = False
-            return entry
+            return entry.request_id, future, entry.cancel
 
     def _launch(
         self,
@@ -185,7 +186,7 @@ class CompletionSession:
         """Queue a registered request on the preparing thread; its future."""
         future: concurrent.futures.Future[Completion] = concurrent.futures.Future()
         if entry.speculative and not options.get("alternatives"):
-            entry.target, entry.future = (document.lines, line, character), future
+            entry.target = (document.lines, line, character, future)
 
         def prepare() -> None:
             try:

@@ -322,15 +322,21 @@ class EchoBackend:
         return done
 
 
+def _listing(tiny_repo, tmp_path: Path) -> Path:
+    """A repository list (TOML) of the tiny repository alone."""
+    listing = tmp_path / "repos.toml"
+    listing.write_text(
+        f'[[repo]]\nname = "tiny"\npath = "{tiny_repo.root}"\nlanguages = ["python"]\n'
+    )
+    return listing
+
+
 def test_runner_measures_every_pipeline_once_and_resumes(tiny_repo, tmp_path: Path):
     from bench.quality import Ledger
     from bench.realcode import RealCodeOptions, run_realcode
     from context.completion import CompletionService
 
-    listing = tmp_path / "repos.toml"
-    listing.write_text(
-        f'[[repo]]\nname = "tiny"\npath = "{tiny_repo.root}"\nlanguages = ["python"]\n'
-    )
+    listing = _listing(tiny_repo, tmp_path)
     backend = EchoBackend({"next": "x = 1"})
     options = RealCodeOptions(
         per_kind=2,
@@ -381,10 +387,7 @@ def test_runner_start_skips_the_first_positions_of_the_asked_kinds(tiny_repo, tm
     from bench.realcode import RealCodeOptions, run_realcode
     from context.completion import CompletionService
 
-    listing = tmp_path / "repos.toml"
-    listing.write_text(
-        f'[[repo]]\nname = "tiny"\npath = "{tiny_repo.root}"\nlanguages = ["python"]\n'
-    )
+    listing = _listing(tiny_repo, tmp_path)
     backend = EchoBackend({"next": "x = 1"})
     every = RealCodeOptions(per_kind=2, repos=listing, pipelines=("naive",))
     whole = Ledger(tmp_path / "all.jsonl")
