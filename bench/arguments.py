@@ -82,7 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--pipelines",
         default="naive,cove,cove-hold,ctx-suffix,ctx-prefix",
         help="comma-separated: naive, cove-hybrid, cove, cove-hold, ctx-suffix, ctx-prefix, "
-        "ctx-repo",
+        "ctx-repo, cove-wide",
+    )
+    real.add_argument(
+        "--wide-window",
+        type=window_budgets,
+        default="1024,384",
+        help="PREFIX,SUFFIX: the token budgets of cove-wide (cove in another window)",
     )
     real.add_argument("--context-tokens", type=int, default=256, help="context budget (tokens)")
     real.add_argument(
@@ -129,4 +135,18 @@ def realcode_options(args):
         context_every=args.context_every,
         kinds=tuple(k for k in args.kinds.split(",") if k),
         start=args.start,
+        wide_window=args.wide_window,
     )
+
+
+def window_budgets(text: str) -> tuple[int, int]:
+    """An argparse type: PREFIX,SUFFIX token budgets of the cursor window, both positive."""
+    try:
+        prefix, suffix = (int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"wants two token counts, PREFIX,SUFFIX (got {text!r})"
+        ) from None
+    if prefix <= 0 or suffix <= 0:
+        raise argparse.ArgumentTypeError(f"wants positive token counts (got {text!r})")
+    return prefix, suffix

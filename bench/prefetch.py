@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.arguments import window_budgets
 from bench.latency import _parse_log
 from bench.report import Report, Row, percentile
 from tests.wire import WireClient
@@ -179,17 +180,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pause", type=float, default=2.0, help="seconds between open and ask")
     parser.add_argument("--files", type=int, default=len(FILES), help="how many of the files")
     parser.add_argument(
-        "--window", help="PREFIX,SUFFIX: both servers' budget.prefixTokens, budget.suffixTokens"
+        "--window",
+        type=window_budgets,
+        help="PREFIX,SUFFIX: both servers' budget.prefixTokens, budget.suffixTokens",
     )
     parser.add_argument("--out", type=Path, help="write report.md and results.json here")
     args = parser.parse_args(argv)
     budget = None
     if args.window:
-        try:
-            prefix, suffix = (int(n) for n in args.window.split(","))
-        except ValueError:
-            parser.error(f"--window wants two token counts, PREFIX,SUFFIX (got {args.window!r})")
-        budget = {"prefixTokens": prefix, "suffixTokens": suffix}
+        budget = {"prefixTokens": args.window[0], "suffixTokens": args.window[1]}
     report = Report()
     results = bench_prefetch(report, args.pause, args.files, budget)
     command = "python -m bench.prefetch " + " ".join(argv if argv is not None else sys.argv[1:])

@@ -9,6 +9,8 @@ positions of three kinds (`bench.positions`), and runs every pipeline on every p
 - "cove-hold": the same, the user's indentation held (`generation.indentation = "hold"`);
 - "cove-hybrid": the same, `generation.layout = "hybrid"` (psm on a line of indentation
   only: there the prompt is the naive one, so the pair shows what Cove's post-processing does);
+- "cove-wide": "cove" with another window (`--wide-window`, the shipped default 1,024 + 384
+  tokens unless told), so that a run pairs two window budgets on the same positions;
 - "ctx-prefix", "ctx-suffix", "ctx-repo": with repository context (`--context-tokens`),
   placed as `generation.contextPlacement` says, over the settings of the no-context pipeline
   `--context-base` names ("cove-hold" unless told).
@@ -37,17 +39,28 @@ from bench.stats import identifier_match
 from context.completion import CompletionService
 from context.retrieval.gate import wants_context
 from context.retrieval.repository import RepositoryContext
-from context.window import cursor_window
+from context.window import BudgetSettings, cursor_window
 
 # In run order: each prompt shares its start with the one before it (naive -> cove: the
 # file prefix; naive -> cove-hybrid: at a line start the whole prompt; cove -> cove-hold: the whole prompt; -> ctx-suffix: prefix and suffix).
-PIPELINES = ("naive", "cove-hybrid", "cove", "cove-hold", "ctx-suffix", "ctx-prefix", "ctx-repo")
+# cove-wide last: its prompt starts elsewhere in the file and shares nothing with the others.
+PIPELINES = (
+    "naive",
+    "cove-hybrid",
+    "cove",
+    "cove-hold",
+    "ctx-suffix",
+    "ctx-prefix",
+    "ctx-repo",
+    "cove-wide",
+)
 DEFAULT_PIPELINES = ("naive", "cove", "cove-hold", "ctx-suffix", "ctx-prefix")
 # The no-context pipelines: (generation.indentation, generation.layout).
 BASE_SETTINGS = {
     "cove": ("model", "stable"),
     "cove-hold": ("hold", "stable"),
     "cove-hybrid": ("model", "hybrid"),
+    "cove-wide": ("model", "stable"),
 }
 PLACEMENT_OF = {"ctx-prefix": "prefix", "ctx-suffix": "suffix", "ctx-repo": "repo"}
 
@@ -69,6 +82,8 @@ class RealCodeOptions:
     start: int = 0  # skip the plan's first `start` positions of those kinds
     repos: Path | None = None
     only: tuple[str, ...] = ()  # repository names to run (empty: all)
+    # cove-wide's (prefix, suffix) token budgets: the shipped defaults unless told
+    wide_window: tuple[int, int] = (BudgetSettings.prefix_tokens, BudgetSettings.suffix_tokens)
 
 
 def cut_document(repo: RepositoryContext, pos: Position) -> str:
@@ -143,7 +158,11 @@ def make_pipelines(
     plain = dataclasses.replace(base.generation, multiline=options.multiline)
 
     def service(
-        indentation: str, placement: str = "repo", context: bool = False, layout: str = "stable"
+        indentation: str,
+        placement: str = "repo",
+        context: bool = False,
+        layout: str = "stable",
+        window: tuple[int, int] | None = None,
     ):
         generation = dataclasses.replace(
             plain,
@@ -155,6 +174,8 @@ def make_pipelines(
         budgets = dataclasses.replace(
             base.budgets, context_tokens=options.context_tokens if context else 0
         )
+        if window:
+            budgets = dataclasses.replace(budgets, prefix_tokens=window[0], suffix_tokens=window[1])
         return CompletionService(
             backend=backend,
             budgets=budgets,
@@ -173,7 +194,8 @@ def make_pipelines(
             made[name] = lambda pos, s=naive: naive_item(backend, s, repo, pos)
         elif name in BASE_SETTINGS:
             indentation, layout = BASE_SETTINGS[name]
-            cove = service(indentation, layout=layout)
+            wide = options.wide_window if name == "cove-wide" else None
+            cove = service(indentation, layout=layout, window=wide)
             made[name] = lambda pos, s=cove: cove_item(s, repo, pos, False)
         else:
             indentation, layout = BASE_SETTINGS[options.context_base]

@@ -398,3 +398,40 @@ def test_runner_start_skips_the_first_positions_of_the_asked_kinds(tiny_repo, tm
     run_realcode(backend, CompletionService(backend=backend), ledger, later)
     line_starts = [k for k in order if k != "api"]
     assert [i["kind"] for i in ledger.items.values()] == line_starts[1:]
+
+
+def test_cove_wide_pairs_another_window_on_the_same_positions(tiny_repo, tmp_path: Path):
+    from bench.quality import Ledger
+    from bench.realcode import RealCodeOptions, run_realcode
+    from context.completion import CompletionService
+    from context.window import BudgetSettings
+
+    listing = _listing(tiny_repo, tmp_path)
+    backend = EchoBackend({"next": "x = 1"})
+    options = RealCodeOptions(
+        per_kind=2, repos=listing, pipelines=("cove", "cove-wide"), wide_window=(1024, 384)
+    )
+    narrow = BudgetSettings(prefix_tokens=4, suffix_tokens=4)  # a line or two either side
+    service = CompletionService(backend=backend, budgets=narrow)
+    ledger = Ledger(tmp_path / "items.jsonl")
+    summary = run_realcode(backend, service, ledger, options)
+    assert summary["positions"] == 3
+    by_pipeline: dict[str, list[int]] = {"cove": [], "cove-wide": []}
+    for item in ledger.items.values():
+        by_pipeline[item["pipeline"]].append(item["prompt_tokens"])
+    # Each position once per pipeline; the wide window's prompt holds more of the file.
+    assert len(by_pipeline["cove"]) == len(by_pipeline["cove-wide"]) == 3
+    assert all(w > n for n, w in zip(by_pipeline["cove"], by_pipeline["cove-wide"], strict=True))
+    prompts = backend.prompts
+    assert len(prompts) == 6 and all(len(prompts[i + 1]) > len(prompts[i]) for i in (0, 2, 4))
+
+
+def test_window_budgets_read_two_positive_token_counts():
+    import argparse
+
+    from bench.arguments import window_budgets
+
+    assert window_budgets("512,128") == (512, 128)
+    for bad in ("512", "a,b", "0,128", "512,128,1"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            window_budgets(bad)
