@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from context.window import BudgetSettings
 from lsp.command_line import UsageError, add_common_options
 
 QUALITY_TASKS = ("humaneval", "santacoder", "repos")
@@ -87,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     real.add_argument(
         "--wide-window",
         type=window_budgets,
-        default="1024,384",
+        default=f"{BudgetSettings.prefix_tokens},{BudgetSettings.suffix_tokens}",
         help="PREFIX,SUFFIX: the token budgets of cove-wide (cove in another window)",
     )
     real.add_argument("--context-tokens", type=int, default=256, help="context budget (tokens)")
