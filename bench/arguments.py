@@ -82,8 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     real.add_argument(
         "--pipelines",
         default="naive,cove,cove-hold,ctx-suffix,ctx-prefix",
-        help="comma-separated: naive, cove-hybrid, cove, cove-hold, ctx-suffix, ctx-prefix, "
-        "ctx-repo, cove-wide",
+        help="comma-separated: naive, cove-hybrid, cove, cove-hold, ctx-suffix, ctx-defs, "
+        "ctx-bm25, ctx-prefix, ctx-repo, cove-wide",
     )
     real.add_argument(
         "--wide-window",

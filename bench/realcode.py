@@ -13,7 +13,9 @@ positions of three kinds (`bench.positions`), and runs every pipeline on every p
   tokens unless told), so that a run pairs two window budgets on the same positions;
 - "ctx-prefix", "ctx-suffix", "ctx-repo": with repository context (`--context-tokens`),
   placed as `generation.contextPlacement` says, over the settings of the no-context pipeline
-  `--context-base` names ("cove-hold" unless told).
+  `--context-base` names ("cove-hold" unless told);
+- "ctx-defs", "ctx-bm25": "ctx-suffix" with context from one source only (definitions and
+  import outlines; BM25 neighbours), so that a run pairs the sources on the same positions.
 
 Pipelines of one position run back to back in an order that lets each prompt reuse the
 previous one's start in the KV cache. Every item goes to OUT/items.jsonl (`--resume`
@@ -50,6 +52,8 @@ PIPELINES = (
     "cove",
     "cove-hold",
     "ctx-suffix",
+    "ctx-defs",
+    "ctx-bm25",
     "ctx-prefix",
     "ctx-repo",
     "cove-wide",
@@ -62,7 +66,21 @@ BASE_SETTINGS = {
     "cove-hybrid": ("model", "hybrid"),
     "cove-wide": ("model", "stable"),
 }
-PLACEMENT_OF = {"ctx-prefix": "prefix", "ctx-suffix": "suffix", "ctx-repo": "repo"}
+PLACEMENT_OF = {
+    "ctx-prefix": "prefix",
+    "ctx-suffix": "suffix",
+    "ctx-repo": "repo",
+    "ctx-defs": "suffix",
+    "ctx-bm25": "suffix",
+}
+# Context from one kind of source only (ContextSettings weights set to 0 drop the others):
+# "ctx-defs" the definitions of names near the cursor and outlines of imported files,
+# "ctx-bm25" the BM25 neighbours of the cursor window. The others take every source.
+_NO_EDITS = {"weight_recent": 0.0, "weight_git": 0.0, "weight_cochange": 0.0}
+CONTENT_OF = {
+    "ctx-defs": {**_NO_EDITS, "weight_similar": 0.0},
+    "ctx-bm25": {**_NO_EDITS, "weight_definition": 0.0, "weight_import": 0.0},
+}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -144,6 +162,7 @@ def cove_item(service: CompletionService, repo: RepositoryContext, pos: Position
         "stop_reason": completion.stop_reason,
         "multiline": completion.multiline,
         "chunks": len(completion.chunks),
+        "sources": sorted(c.source for c in completion.chunks),
         "context_tokens": sum(c.tokens for c in completion.chunks),
         "context_ms": round(completion.timings.context_ms, 1),
         "confidence": completion.confidence.to_json() if completion.confidence else None,
@@ -163,6 +182,7 @@ def make_pipelines(
         context: bool = False,
         layout: str = "stable",
         window: tuple[int, int] | None = None,
+        provider=None,
     ):
         generation = dataclasses.replace(
             plain,
@@ -181,7 +201,7 @@ def make_pipelines(
             budgets=budgets,
             generation=generation,
             repo_name=repo.repo_name,
-            context_provider=repo.provider if context else None,
+            context_provider=(provider or repo.provider) if context else None,
             display_path=relative,
         )
 
@@ -199,7 +219,10 @@ def make_pipelines(
             made[name] = lambda pos, s=cove: cove_item(s, repo, pos, False)
         else:
             indentation, layout = BASE_SETTINGS[options.context_base]
-            ctx = service(indentation, PLACEMENT_OF[name], context=True, layout=layout)
+            content = repo.variant(**CONTENT_OF[name]) if name in CONTENT_OF else None
+            ctx = service(
+                indentation, PLACEMENT_OF[name], context=True, layout=layout, provider=content
+            )
             made[name] = lambda pos, s=ctx: cove_item(s, repo, pos, True)
     return made
 

@@ -7,6 +7,7 @@ It owns the index, the recent-positions ring and the git signals, and exposes
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import sqlite3
@@ -15,6 +16,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from context.index.files import find_root
 from context.index.index import BuildStats, RepositoryIndex
@@ -205,17 +207,39 @@ class RepositoryContext:
         self, text: str, path: str, window: CursorWindow, budget_tokens: int
     ) -> list[ContextChunk]:
         """Ranked context chunks for the cursor, within `budget_tokens` (the ContextProvider hook)."""
+        return self._provide(text, path, window, budget_tokens, self.retriever)
+
+    def variant(
+        self, **overrides: Any
+    ) -> Callable[[str, str, CursorWindow, int], list[ContextChunk]]:
+        """A provider over this index with some `ContextSettings` weights replaced (e.g.
+        `weight_similar=0.0`: no BM25 neighbours), for measuring one source against another.
+        """
+        retriever = Retriever(
+            self.index,
+            dataclasses.replace(self.settings, **overrides),
+            self.ring,
+            self.git,
+            self.path_table,
+        )
+        return lambda text, path, window, budget: self._provide(
+            text, path, window, budget, retriever
+        )
+
+    def _provide(
+        self, text: str, path: str, window: CursorWindow, budget_tokens: int, retriever: Retriever
+    ) -> list[ContextChunk]:
         if not self.settings.enabled or budget_tokens <= 0:
             return []
         started = time.perf_counter()
         cursor = self.cursor_of(text, path, window)
-        candidates = self.retriever.candidates(cursor)
+        candidates = retriever.candidates(cursor)
         chunks = rank_context(
             candidates,
             cursor.region,
             budget_tokens,
             self.tokenizer,
-            min_score=self.settings.min_score,
+            min_score=retriever.settings.min_score,
         )
         log.debug(
             "context %s:%d: %d candidates, %d chosen, %d tokens, %.1f ms",

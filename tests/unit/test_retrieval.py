@@ -188,6 +188,21 @@ def test_provider_is_deterministic_and_within_budget(repo):
     assert provide(repo, "shop/checkout.py", CHECKOUT, line, col, budget=0) == []
 
 
+def test_a_variant_takes_context_from_the_sources_left_weighted_only(repo):
+    line, col = at(CHECKOUT, "cart.add_item(name")
+    window = cursor_window(
+        CHECKOUT, line, col, BudgetSettings(prefix_tokens=120, suffix_tokens=60), repo.tokenizer
+    )
+    path = str(repo.root / "shop/checkout.py")
+    every = {c.source for c in repo.provider(CHECKOUT, path, window, 2000)}
+    assert {"definition", "similar"} <= every
+    no_bm25 = repo.variant(weight_similar=0.0)(CHECKOUT, path, window, 2000)
+    bm25 = repo.variant(weight_definition=0.0, weight_import=0.0)(CHECKOUT, path, window, 2000)
+    assert no_bm25 and "similar" not in {c.source for c in no_bm25}
+    assert bm25 and not {"definition", "import"} & {c.source for c in bm25}
+    assert {c.source for c in repo.provider(CHECKOUT, path, window, 2000)} == every  # untouched
+
+
 def test_near_identifiers_weigh_by_distance():
     lines = ["far_name = 1", "", "", "", "mid_name = 2", "close_name(", "    "]
     found = near_identifiers(lines, 6, "    ", above=10, below=2)
