@@ -11,7 +11,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from bench.gate import gate_tables, pairs_by_position, plot_gate
-from bench.stats import paired_p, summarize_group
+from bench.stats import paired_ident_p, paired_p, summarize_group
 
 
 def gated_pick(items, base: str, context: str, name: str, gate: dict[str, bool]) -> list[dict]:
@@ -71,6 +71,9 @@ def summarize(items, pipelines: tuple[str, ...], context_base: str = "cove-hold"
                 stats["p_nocontext"], stats["wins_nocontext"], stats["losses_nocontext"] = paired_p(
                     rows, name, other
                 )
+                stats["p_ident"], stats["wins_ident"], stats["losses_ident"] = paired_ident_p(
+                    rows, name, other
+                )
             entry[name] = stats
         table[f"{group[0]}/{group[1]}"] = entry
     return {
@@ -85,8 +88,9 @@ def markdown(summary: dict, command: str) -> str:
     """The results table: one row per group and pipeline."""
     head = (
         "| language/kind | pipeline | n | EM | EM (blanks ignored) | ES | ident match (n) | empty "
-        "| p vs naive (W/L) | p vs no-context (W/L) | prompt tok | new tok | ms/pos |\n"
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        "| p vs naive (W/L) | p vs no-context (W/L) | ident p vs no-context (W/L) | prompt tok "
+        "| new tok | ms/pos |\n"
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
     )
     rows = []
     for group, entry in summary["table"].items():
@@ -104,9 +108,14 @@ def markdown(summary: dict, command: str) -> str:
                 if "p_nocontext" in s
                 else "–"
             )
+            pi = (
+                f"{s['p_ident']:.3f} ({s['wins_ident']}/{s['losses_ident']})"
+                if "p_ident" in s
+                else "–"
+            )
             rows.append(
                 f"| {group} | {name} | {s['n']} | {s['em']:.3f} | {s['em_ws']:.3f} | {s['es']:.3f} "
-                f"| {ident} | {s['empty']:.3f} | {pn} | {pc} | {s['prompt_tokens']:.0f} "
+                f"| {ident} | {s['empty']:.3f} | {pn} | {pc} | {pi} | {s['prompt_tokens']:.0f} "
                 f"| {s['new_tokens']:.0f} | {s['ms']:.0f} |"
             )
     return (

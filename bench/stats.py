@@ -78,3 +78,21 @@ def paired_p(items: dict[str, dict[str, dict]], name: str, other: str) -> tuple[
     ]
     b, c = discordant([x for x, _ in pairs], [y for _, y in pairs])
     return mcnemar_exact(b, c), b, c
+
+
+def paired_ident_p(
+    items: dict[str, dict[str, dict]], name: str, other: str
+) -> tuple[float, int, int]:
+    """Sign test of pipeline `name` against `other` on identifier match: over the positions
+    both measured whose target has cross-file names, the exact two-sided binomial p of the
+    positions where `name` wrote more of them against those where it wrote fewer, with those
+    counts (issue 12's "identifier match without losing exact match" asks for a paired test).
+    """
+    pairs = [
+        (row[name]["ident"], row[other]["ident"])
+        for row in items.values()
+        if name in row and other in row and row[name].get("ident") is not None
+    ]
+    more = sum(1 for x, y in pairs if x > y)
+    fewer = sum(1 for x, y in pairs if x < y)
+    return mcnemar_exact(more, fewer), more, fewer

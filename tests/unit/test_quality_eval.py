@@ -15,7 +15,7 @@ from bench.evaluate import Position
 from bench.positions import interleave, repo_positions, skipped_lines
 from bench.realcode import score, summarize
 from bench.repos import RepoFetchError, RepoSpec, fetch_repo, load_repo_specs
-from bench.stats import discordant, identifier_match, mcnemar_exact
+from bench.stats import discordant, identifier_match, mcnemar_exact, paired_ident_p
 from context.retrieval.repository import RepositoryContext
 from context.settings import ContextSettings
 from tests.conftest import git
@@ -54,6 +54,19 @@ def test_identifier_match_is_the_share_of_cross_file_names_written():
     assert identifier_match("echo_all()", ("echo", "Context")) == 0.0  # whole identifiers
     assert identifier_match("ctx = Context(obj)", ("echo", "Context")) == 0.5
     assert identifier_match("anything", ()) is None
+
+
+def test_identifier_sign_test_counts_positions_with_more_and_fewer_names():
+    rows = {
+        "a": {"x": {"ident": 1.0}, "y": {"ident": 0.5}},
+        "b": {"x": {"ident": 1.0}, "y": {"ident": 0.0}},
+        "c": {"x": {"ident": 0.0}, "y": {"ident": 1.0}},
+        "d": {"x": {"ident": 0.5}, "y": {"ident": 0.5}},  # a tie: not counted
+        "e": {"x": {"ident": None}, "y": {"ident": None}},  # no cross-file names
+        "f": {"x": {"ident": 1.0}},  # unpaired
+    }
+    assert paired_ident_p(rows, "x", "y") == (mcnemar_exact(2, 1), 2, 1)
+    assert paired_ident_p(rows, "y", "x")[1:] == (1, 2)
 
 
 def test_score_judges_the_text_inserted_at_the_cursor():
